@@ -1,0 +1,7 @@
+"""``python -m matdesinne`` runs the command line."""
+
+import sys
+
+from matdesinne.cli import main
+
+sys.exit(main())

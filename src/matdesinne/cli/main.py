@@ -1,0 +1,179 @@
+"""``matdesinne`` command line: train, design, predict.
+
+Every user mistake ends as one line on stderr and exit code 2, before any output file is
+touched; outputs are written to a temporary file and renamed into place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from matdesinne import __version__
+from matdesinne.errors import UserInputError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (no usage block) as a UserInputError."""
+
+    def error(self, message: str):
+        raise UserInputError(f"{self.prog}: {message} (see --help)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def _columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    return cols
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="matdesinne", description="Inverse materials design with invertible neural networks.")
+    parser.add_argument("--version", action="version", version=f"matdesinne {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    device = dict(choices=["auto", "cpu", "cuda"], default="auto", help="where to compute (default: auto)")
+
+    p = sub.add_parser("train", help="train models on the built-in MoS2 data or your own CSV")
+    p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file with a header")
+    p.add_argument("--x", type=_columns, help="design-parameter columns, comma-separated (default: all but --y)")
+    p.add_argument("--y", help="property column (default: the last column)")
+    p.add_argument("--y-lower", type=_finite_float, help="the property's physical lower limit, e.g. 0 for a band gap (CSV only)")
+    p.add_argument("--y-upper", type=_finite_float, help="the property's physical upper limit (CSV only)")
+    p.add_argument("--model", choices=["cinn", "surrogate", "all"], default="all", help="which model(s) to train")
+    p.add_argument("--out", type=Path, default=Path("models"), help="folder for the checkpoints (default: models)")
+    p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: each model's own)")
+    p.add_argument("--augment", type=int, default=200_000,
+                   help="surrogate-labelled uniform design points added to the cINN's training set (default: 200000; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling (default: 0)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (default: 0)")
+    p.add_argument("--device", **device)
+
+    p = sub.add_parser("design", help="propose candidates with a target property")
+    p.add_argument("--target", type=_finite_float, required=True, help="target property value, e.g. a band gap in eV")
+    p.add_argument("--n", type=_positive_int, default=10000, help="posterior samples to draw (default: 10000)")
+    p.add_argument("--method", choices=["matdesinne-cinn", "cinn"], default="matdesinne-cinn")
+    p.add_argument("--models", type=Path, help="models folder (default: the shipped MoS2 models)")
+    p.add_argument("--tolerance", type=_finite_float, default=0.1, help="down-selection window around the target (default: 0.1)")
+    p.add_argument("--constrain", action="append", default=[], metavar="P=LO:HI",
+                   help="narrow a parameter's range, e.g. efield=-0.5:0.5 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent draw (default: 0)")
+    p.add_argument("--allow-extrapolation", action="store_true", help="allow a target outside the trained range")
+    p.add_argument("--out", type=Path, required=True, help="candidates CSV to write")
+    p.add_argument("--summary", type=Path, help="summary JSON to write")
+    p.add_argument("--device", **device)
+
+    p = sub.add_parser("predict", help="predict the property of design rows with the surrogate")
+    p.add_argument("--in", dest="inp", type=Path, required=True, help="CSV with the design-parameter columns")
+    p.add_argument("--out", type=Path, required=True, help="predictions CSV to write")
+    p.add_argument("--models", type=Path, help="models folder (default: the shipped MoS2 models)")
+    p.add_argument("--device", **device)
+    return parser
+
+
+def cmd_train(args) -> None:
+    from matdesinne.models.train import train_models
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserInputError(f"{args.out}: exists and is not a folder")
+    kinds = ["surrogate", "cinn"] if args.model == "all" else [args.model]
+    records = train_models(
+        data=args.data, x=args.x, y=args.y, kinds=kinds, out=args.out, epochs=args.epochs,
+        seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
+        y_lower=args.y_lower, y_upper=args.y_upper,
+    )
+    for kind, record in records.items():
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["validation"].items() if isinstance(v, float))
+        print(f"{kind}: {record['epochs_run']} epochs in {record['seconds']:.1f} s; validation: {metrics}")
+    print(f"saved to {args.out}/")
+
+
+def cmd_design(args) -> None:
+    from matdesinne.data.design_space import parse_constraint
+    from matdesinne.io import check_writable, write_csv, write_json
+    from matdesinne.models import load_models
+    from matdesinne.pipeline import design
+
+    check_writable(args.out)
+    if args.summary is not None:
+        check_writable(args.summary)
+        if args.summary.resolve() == args.out.resolve():
+            raise UserInputError("--out and --summary must be different files")
+    constraints = dict(parse_constraint(c) for c in args.constrain)
+    models = load_models(args.models, device=args.device)
+    result = design(
+        models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
+        constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation,
+    )
+    write_csv(result.candidates, args.out)
+    if args.summary is not None:
+        write_json(result.summary, args.summary)
+    s = result.summary
+    mae = "n/a" if s["mae_surrogate"] is None else f"{s['mae_surrogate']:.4f}"
+    print(
+        f"{s['n_candidates']} candidates for {s['property']} = {s['target']:g} {s['unit']} "
+        f"({s['n_kept']} of {s['n_generated']} samples kept), surrogate MAE {mae} {s['unit']}, "
+        f"{s['seconds']['total']:.2f} s -> {args.out}"
+    )
+
+
+def cmd_predict(args) -> None:
+    from matdesinne.data.datasets import check_finite
+    from matdesinne.io import check_writable, read_csv, write_csv
+    from matdesinne.models import load_models
+
+    check_writable(args.out)
+    frame = read_csv(args.inp)
+    models = load_models(args.models, device=args.device)
+    space = models.space
+    x = check_finite(frame, space.names, str(args.inp))
+    pred, std = models.surrogate.predict(x)
+    out = frame.copy()
+    out[f"{space.property.name}_pred"] = pred
+    out[f"{space.property.name}_std"] = std
+    write_csv(out, args.out)
+    outside = int((~space.contains(x)).sum())
+    note = f"; {outside} row(s) lie outside the design space, where predictions extrapolate" if outside else ""
+    print(f"predicted {space.property.name} for {len(out)} rows -> {args.out}{note}")
+
+
+COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 2 user error, 130 interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except UserInputError as err:
+        print(f"matdesinne: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("matdesinne: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,9 @@
+"""Exceptions the command line turns into a one-line message and exit code 2."""
+
+
+class UserInputError(ValueError):
+    """Something the user supplied is wrong: a file, a column, a value, a checkpoint.
+
+    The message must read as a complete sentence for the person at the terminal;
+    the command line prints it as ``matdesinne: error: <message>`` with no traceback.
+    """

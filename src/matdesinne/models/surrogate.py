@@ -1,0 +1,182 @@
+"""Forward surrogate: a deep ensemble of MLPs predicting the property with an uncertainty.
+
+All members live in one batched network (weights of shape (members, in, out)), so the
+whole ensemble costs one batched matrix product per layer, in training and in design.
+
+A property with a physical floor that the data hits with a point mass (a band gap of
+exactly 0 for a metal) is modelled as *censored*: each member outputs a raw score ``r``,
+the prediction is ``max(r, floor)``, and a row at the floor only asks ``r <= floor``.
+Below the floor ``r`` keeps a useful slope ("how deep into the metal"), which gives the
+localizer a gradient to climb out of the metallic region toward a nonzero target.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from matdesinne.data.design_space import DesignSpace
+from matdesinne.errors import UserInputError
+from matdesinne.evaluation.metrics import forward_metrics
+from matdesinne.models.base import Estimator, fit_module, resolve_device, seeded
+
+
+class BatchedMLP(nn.Module):
+    """``members`` independent MLPs evaluated together.
+
+    Input (members, n, d_in) or (n, d_in) (shared by all members); output (members, n).
+    """
+
+    def __init__(self, members: int, d_in: int, hidden: int, layers: int):
+        super().__init__()
+        sizes = [d_in] + [hidden] * layers + [1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)  # the nn.Linear default initialisation, per member
+            self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
+        self.members = members
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if x.dim() == 3 else x.unsqueeze(0).expand(self.members, -1, -1)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = nn.functional.silu(h)  # smooth, so the localizer's gradients are too
+        return h.squeeze(-1)
+
+
+class EnsembleSurrogate(Estimator):
+    """Deep-ensemble forward model ``x -> (mean, std)`` of the property.
+
+    Parameters
+    ----------
+    members, hidden, layers : ensemble size and each MLP's width and depth.
+    epochs, batch_size, lr, weight_decay, patience : training; the weights kept are those
+        with the lowest validation MAE, and training stops ``patience`` epochs after it.
+    seed : seeds initialisation and shuffling.
+    device : ``"auto"``, ``"cpu"`` or ``"cuda"`` for training.
+    """
+
+    kind = "surrogate"
+
+    def __init__(
+        self,
+        members: int = 5,
+        hidden: int = 128,
+        layers: int = 3,
+        epochs: int = 1000,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        patience: int = 60,
+        seed: int = 0,
+        device: str = "auto",
+    ):
+        self.members = members
+        self.hidden = hidden
+        self.layers = layers
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+
+    def _build_module(self) -> nn.Module:
+        return BatchedMLP(self.members, self.space_.dim, self.hidden, self.layers)
+
+    def _extra_state(self) -> dict:
+        return {"std_threshold": self.std_threshold_}
+
+    def _load_extra_state(self, state: dict) -> None:
+        self.std_threshold_ = float(state["std_threshold"])
+
+    # --- core maths ---------------------------------------------------------------------
+    def _floor(self) -> float | None:
+        """The censoring floor in standardised units, or None for an uncensored property."""
+        lower = self.space_.property.lower
+        if lower is None:
+            return None
+        return float((lower - self.y_scaler_.mean[0]) / self.y_scaler_.std[0])
+
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' raw scores in property units (before the floor), shape (members, n).
+
+        ``x`` is in physical units, shape (n, dim) or (members, n, dim); differentiable.
+        """
+        x_mean, x_std = self.x_scaler_.tensors(x.device)
+        y_mean, y_std = self.y_scaler_.tensors(x.device)
+        return self.module_((x - x_mean) / x_std) * y_std + y_mean
+
+    def clip(self, raw: torch.Tensor) -> torch.Tensor:
+        """Apply the property's physical limits to raw scores."""
+        prop = self.space_.property
+        if prop.lower is not None or prop.upper is not None:
+            raw = raw.clamp(min=prop.lower, max=prop.upper)
+        return raw
+
+    def predict_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std over members of the clipped predictions, each shape (n,)."""
+        members = self.clip(self.raw(x))
+        return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
+
+    def predict(self, x: np.ndarray, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """Predict the property for ``x`` (n, dim) in physical units: (mean, std), each (n,)."""
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.space_.dim:
+            raise UserInputError(f"expected design parameters of shape (n, {self.space_.dim}), got {x.shape}")
+        means, stds = [np.empty(0)], [np.empty(0)]  # so that no rows give empty arrays
+        with torch.inference_mode():
+            for lo in range(0, len(x), batch_size):
+                xb = torch.as_tensor(x[lo : lo + batch_size], dtype=torch.float32, device=self.device_)
+                m, s = self.predict_tensor(xb)
+                means.append(m.cpu().numpy())
+                stds.append(s.cpu().numpy())
+        return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
+
+    # --- training -----------------------------------------------------------------------
+    def _loss(self, raw_std: torch.Tensor, y_std: torch.Tensor, floor: float | None) -> torch.Tensor:
+        """Squared error in standardised units; rows at the floor only penalise ``raw > floor``."""
+        if floor is None:
+            return ((raw_std - y_std) ** 2).mean()
+        at_floor = y_std <= floor + 1e-6
+        err = torch.where(at_floor, torch.relu(raw_std - floor), raw_std - y_std)
+        return (err**2).mean()
+
+    def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray):
+        """Train on (x, y) with (x_val, y_val) choosing the best epoch. Returns self."""
+        self._prepare(x, y, space)
+        device = resolve_device(self.device)
+        xs = torch.as_tensor((np.asarray(x) - self.x_scaler_.mean) / self.x_scaler_.std, dtype=torch.float32, device=device)
+        ys = torch.as_tensor((np.asarray(y) - self.y_scaler_.mean) / self.y_scaler_.std, dtype=torch.float32, device=device)
+        xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32, device=device)
+        yv = torch.as_tensor(np.asarray(y_val), dtype=torch.float32, device=device)
+        floor = self._floor()
+        with seeded(self.seed):
+            self.module_ = self._build_module().to(device)
+
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            return self._loss(self.module_(xs[idx]), ys[idx], floor)
+
+        def val_mae() -> float:
+            return float((self.predict_tensor(xv)[0] - yv).abs().mean())
+
+        self.training_ = fit_module(
+            self.module_, batch_loss, val_mae, len(xs), streams=self.members, epochs=self.epochs,
+            batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+            patience=self.patience, seed=self.seed, device=device, desc="surrogate",
+        )
+        # "Extreme" uncertainty is judged against what the ensemble shows on real rows.
+        _, val_std = self.predict(x_val)
+        self.std_threshold_ = float(np.quantile(val_std, 0.99))
+        self.training_["validation"] = forward_metrics(self, x_val, y_val)
+        return self
+

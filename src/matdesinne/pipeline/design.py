@@ -1,0 +1,229 @@
+"""The MatDesINNe pipeline: generate -> down-select -> localize -> candidates.
+
+Each stage is a plain function on arrays, so it can be used alone; :func:`design` runs
+them in order and times them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from matdesinne.data.design_space import DesignSpace
+from matdesinne.errors import UserInputError
+from matdesinne.models.surrogate import EnsembleSurrogate
+from matdesinne.models.zoo import ModelSet
+
+METHODS = ("matdesinne-cinn", "cinn")
+
+
+def generate(generator, target: float, n: int, seed: int = 0) -> np.ndarray:
+    """Posterior samples x ~ p(x | y = target) from the generator: array (n, dim)."""
+    return generator.sample(target, n, seed=seed)
+
+
+@dataclass
+class Selection:
+    """Which samples down-selection kept, and why the others went (boolean masks, shape (n,))."""
+
+    kept: np.ndarray
+    in_bounds: np.ndarray
+    near_target: np.ndarray
+    confident: np.ndarray
+    pred: np.ndarray
+    std: np.ndarray
+
+
+def downselect(
+    x: np.ndarray,
+    surrogate: EnsembleSurrogate,
+    target: float,
+    space: DesignSpace,
+    tolerance: float = 0.1,
+    max_std: float | None = None,
+) -> Selection:
+    """Keep samples inside ``space``'s bounds, predicted within ``tolerance`` of ``target``,
+    and with an ensemble std no larger than ``max_std`` (default: the surrogate's
+    ``std_threshold_``, the 99th percentile of its std on validation rows)."""
+    max_std = surrogate.std_threshold_ if max_std is None else max_std
+    pred, std = surrogate.predict(x)
+    in_bounds = space.contains(x)
+    near = np.abs(pred - target) <= tolerance
+    confident = std <= max_std
+    return Selection(in_bounds & near & confident, in_bounds, near, confident, pred, std)
+
+
+def localize(
+    x: np.ndarray,
+    surrogate: EnsembleSurrogate,
+    target: float,
+    space: DesignSpace,
+    atol: float = 0.005,
+    max_steps: int = 30,
+    max_step_size: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move each sample onto the surrogate's level set ``f(x) = target``, as little as needed.
+
+    Every sample has its own loss ``(f(x) - target)^2 / 2``; its step is the damped
+    Gauss-Newton (minimum-norm) step ``-(f - target) g / |g|^2``, ``g = grad f``, taken in
+    design coordinates scaled so each parameter's full range is 1, capped at
+    ``max_step_size`` in that scale, and projected onto ``space``'s bounds (gradient
+    components that push against an active bound are dropped first). A sample stops as
+    soon as ``|f(x) - target| <= atol``; no batch average ever shrinks a step.
+
+    Returns ``(x_new, converged)``: shapes (n, dim) and (n,).
+
+    Where every ensemble member already sits below a floored property (deep in the metal,
+    when a gap is wanted), the floored mean is flat; the members' raw-score slope then
+    gives the direction out.
+    """
+    device = surrogate.device_
+    lows = torch.as_tensor(space.lows, dtype=torch.float32, device=device)
+    span = torch.as_tensor(space.highs - space.lows, dtype=torch.float32, device=device)
+    u = ((torch.as_tensor(x, dtype=torch.float32, device=device) - lows) / span).clamp(0, 1)
+    converged = torch.zeros(len(u), dtype=torch.bool, device=device)
+    moved = torch.zeros(len(u), dtype=torch.bool, device=device)
+    active = torch.arange(len(u), device=device)
+    members = surrogate.members
+    for _ in range(max_steps + 1):
+        if len(active) == 0:
+            break
+        # One leaf per member, so one backward pass gives each member's gradient.
+        ua = u[active].unsqueeze(0).repeat(members, 1, 1).requires_grad_(True)
+        raw = surrogate.raw(lows + ua * span)  # (members, n_active)
+        clipped = surrogate.clip(raw)
+        (grad_raw,) = torch.autograd.grad(raw.sum(), ua)
+        with torch.no_grad():
+            resid = clipped.mean(0) - target
+            done = resid.abs() <= atol
+            converged[active[done]] = True
+            keep = ~done
+            active, ua_now = active[keep], ua[0, keep]
+            if len(active) == 0:
+                break
+            grad_raw, resid, clipped, raw = grad_raw[:, keep], resid[keep], clipped[:, keep], raw[:, keep]
+            live = (clipped == raw).float().unsqueeze(-1)  # members not pinned at a limit
+            g = (grad_raw * live).mean(0)
+            flat = g.norm(dim=1) < 1e-8
+            g[flat] = grad_raw.mean(0)[flat]
+            direction = -resid.unsqueeze(1) * g
+            # Drop components that would push through an active bound, then re-solve.
+            pinned = ((ua_now <= 0) & (direction < 0)) | ((ua_now >= 1) & (direction > 0))
+            g = torch.where(pinned, torch.zeros_like(g), g)
+            step = -resid.unsqueeze(1) * g / (g.pow(2).sum(1, keepdim=True) + 1e-12)
+            norm = step.norm(dim=1, keepdim=True)
+            step = step * torch.clamp(max_step_size / (norm + 1e-12), max=1.0)
+            u[active] = (ua_now + step).clamp(0, 1)
+            moved[active] = True
+    moved = moved.cpu().numpy()
+    # Samples never stepped come back bit-identical; float32 rounding in the unit box can
+    # put a moved one a hair past a bound, so snap those back.
+    x_new = np.array(x, dtype=np.float64, copy=True)
+    x_new[moved] = np.clip((lows + u * span).double().cpu().numpy()[moved], space.lows, space.highs)
+    return x_new, converged.cpu().numpy()
+
+
+@dataclass
+class DesignResult:
+    """Candidates (a DataFrame in the dataset's own column names) and a JSON-able summary."""
+
+    candidates: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+def design(
+    models: ModelSet,
+    target: float,
+    n: int = 10000,
+    method: str = "matdesinne-cinn",
+    tolerance: float = 0.1,
+    constraints: Mapping[str, tuple[float, float]] | None = None,
+    seed: int = 0,
+    atol: float | None = None,
+    max_std: float | None = None,
+    allow_extrapolation: bool = False,
+) -> DesignResult:
+    """Design ``n`` samples for ``target`` and return the candidates.
+
+    ``method="cinn"`` returns the raw posterior samples, scored by the surrogate;
+    ``"matdesinne-cinn"`` also down-selects and localizes them. ``constraints`` narrows
+    parameters' ranges (``{"efield": (-0.5, 0.5)}``); both down-selection and
+    localization stay inside them. ``atol`` is how close localization must bring the
+    surrogate's prediction to the target (default ``tolerance / 20``).
+    """
+    space = models.space
+    prop = space.property
+    if method not in METHODS:
+        raise UserInputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    if not np.isfinite(target):
+        raise UserInputError(f"the target must be a finite number, got {target}")
+    if n <= 0:
+        raise UserInputError(f"the number of samples must be positive, got {n}")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise UserInputError(f"the tolerance must be a positive number, got {tolerance}")
+    lo, hi = models.surrogate.y_range_
+    if not allow_extrapolation and not (lo <= target <= hi):
+        raise UserInputError(
+            f"target {target:g} {prop.unit} lies outside the {prop.name} range the models were trained on "
+            f"({lo:g} to {hi:g} {prop.unit}); pass --allow-extrapolation to try anyway"
+        )
+    box = space.constrain(constraints or {})
+    atol = tolerance / 20 if atol is None else atol
+    seconds = {"generate": 0.0, "downselect": 0.0, "localize": 0.0}
+
+    t0 = time.perf_counter()
+    x = generate(models.generator, target, n, seed=seed)
+    seconds["generate"] = time.perf_counter() - t0
+    n_in_bounds = int(box.contains(x).sum())
+
+    if method == "cinn":
+        pred, std = models.surrogate.predict(x)
+        seconds["downselect"] = 0.0
+        n_kept = n
+        converged = np.ones(n, dtype=bool)
+    else:
+        t0 = time.perf_counter()
+        sel = downselect(x, models.surrogate, target, box, tolerance, max_std)
+        seconds["downselect"] = time.perf_counter() - t0
+        n_kept = int(sel.kept.sum())
+        t0 = time.perf_counter()
+        x, converged = localize(x[sel.kept], models.surrogate, target, box, atol=atol)
+        pred, std = models.surrogate.predict(x)
+        threshold = models.surrogate.std_threshold_ if max_std is None else max_std
+        # A candidate must still meet the down-selection rules where localization left it.
+        ok = converged & (np.abs(pred - target) <= tolerance) & (std <= threshold) & box.contains(x)
+        x, pred, std, converged = x[ok], pred[ok], std[ok], converged[ok]
+        seconds["localize"] = time.perf_counter() - t0
+    seconds["total"] = sum(seconds.values())
+
+    frame = pd.DataFrame(x, columns=space.names)
+    frame[f"{prop.name}_pred"] = pred
+    frame[f"{prop.name}_std"] = std
+    frame["target"] = float(target)
+    err = np.abs(pred - target)
+    summary = {
+        "method": method,
+        "target": float(target),
+        "property": prop.name,
+        "unit": prop.unit,
+        "tolerance": float(tolerance),
+        "atol": float(atol),
+        "constraints": {k: list(v) for k, v in (constraints or {}).items()},
+        "seed": int(seed),
+        "models": str(models.directory),
+        "n_requested": int(n),
+        "n_generated": int(n),
+        "n_in_bounds": n_in_bounds,
+        "n_kept": n_kept,
+        "n_candidates": int(len(frame)),
+        "mae_surrogate": float(err.mean()) if len(err) else None,
+        "max_error_surrogate": float(err.max()) if len(err) else None,
+        "mean_std": float(std.mean()) if len(std) else None,
+        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+    }
+    return DesignResult(frame, summary)

@@ -1,0 +1,164 @@
+"""The command line end to end, and every bad input: one line on stderr, exit 2, no file."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import SYNTH_NAMES, synth_data, synth_forward
+from matdesinne.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_design_predict_end_to_end(capsys, tmp_path, synth_csv):
+    models = tmp_path / "models"
+    code, out, err = run(capsys, "train", "--data", synth_csv, "--x", "p0,p1,p2", "--y", "gap", "--y-lower", 0,
+                         "--out", models, "--epochs", 3, "--augment", 2000, "--device", "cpu")
+    assert code == 0, err
+    assert {p.name for p in models.iterdir()} == {"cinn.json", "cinn.safetensors", "surrogate.json", "surrogate.safetensors"}
+    meta = json.loads((models / "cinn.json").read_text())
+    assert meta["training"]["augment"] == 2000 and meta["training"]["split"]["seed"] == 0
+    assert meta["params"]["seed"] == 0 and meta["design_space"]["property"]["lower"] == 0
+
+    cands, summary = tmp_path / "c.csv", tmp_path / "s.json"
+    code, out, err = run(capsys, "design", "--target", 0.5, "--n", 300, "--models", models, "--out", cands, "--summary", summary)
+    assert code == 0, err
+    frame = pd.read_csv(cands)
+    assert list(frame.columns) == [*SYNTH_NAMES, "gap_pred", "gap_std", "target"]
+    s = json.loads(summary.read_text())
+    for key in ("n_requested", "n_generated", "n_kept", "n_candidates", "mae_surrogate"):
+        assert key in s
+    assert s["n_candidates"] == len(frame) and s["n_requested"] == 300
+    assert set(s["seconds"]) == {"generate", "downselect", "localize", "total"}
+
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"id": ["r1", "r2"], "p2": [0.1, 0.9], "p1": [0.5, 0.5], "p0": [0.2, 0.8]}).to_csv(rows, index=False)
+    preds = tmp_path / "p.csv"
+    code, out, err = run(capsys, "predict", "--in", rows, "--out", preds, "--models", models)
+    assert code == 0, err
+    got = pd.read_csv(preds)
+    assert list(got.columns) == ["id", "p2", "p1", "p0", "gap_pred", "gap_std"]
+    assert got["id"].tolist() == ["r1", "r2"] and (got["gap_pred"] >= 0).all()
+
+
+def test_design_with_tiny_models_hits_the_true_target(capsys, tmp_path, tiny_models_dir):
+    cands = tmp_path / "c.csv"
+    code, out, err = run(capsys, "design", "--target", 0.7, "--n", 1000, "--models", tiny_models_dir,
+                         "--constrain", "p2=0.1:0.6", "--out", cands)
+    assert code == 0, err
+    frame = pd.read_csv(cands)
+    assert frame["p2"].between(0.1, 0.6).all()
+    true = synth_forward(frame[SYNTH_NAMES].to_numpy())
+    assert abs(true - 0.7).mean() < 0.05
+
+
+def test_shipped_models_design_mos2(capsys, tmp_path):
+    cands, summary = tmp_path / "c.csv", tmp_path / "s.json"
+    code, out, err = run(capsys, "design", "--target", 1.0, "--n", 2000, "--out", cands, "--summary", summary,
+                         "--constrain", "efield=-0.5:0.5")
+    assert code == 0, err
+    frame = pd.read_csv(cands)
+    assert list(frame.columns) == ["a", "b", "c", "alpha", "beta", "gamma", "efield", "band_gap_pred", "band_gap_std", "target"]
+    assert frame["efield"].between(-0.5, 0.5).all()
+    s = json.loads(summary.read_text())
+    assert s["n_candidates"] > 0 and s["mae_surrogate"] <= 0.01
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, tiny_models_dir, tiny_models):
+    """Each case: argv, and a fragment the one-line error must contain."""
+    nan_csv = tmp_path / "nan.csv"
+    pd.DataFrame({"p0": [0.1, None], "p1": [0.2, 0.3], "p2": [0.1, 0.1]}).to_csv(nan_csv, index=False)
+    inf_csv = tmp_path / "inf.csv"
+    pd.DataFrame({"p0": [0.1, float("inf")], "p1": [0.2, 0.3], "p2": [0.1, 0.1]}).to_csv(inf_csv, index=False)
+    nocol_csv = tmp_path / "nocol.csv"
+    pd.DataFrame({"p0": [0.1], "p1": [0.2]}).to_csv(nocol_csv, index=False)
+    good_csv = tmp_path / "good.csv"
+    pd.DataFrame({"p0": [0.1], "p1": [0.2], "p2": [0.3]}).to_csv(good_csv, index=False)
+    corrupt = tmp_path / "corrupt"
+    tiny_models.generator.save(corrupt)
+    tiny_models.surrogate.save(corrupt)
+    (corrupt / "cinn.safetensors").write_bytes(b"not a checkpoint")
+    mixed = tmp_path / "mixed"  # a cINN of the synthetic space with the MoS2 surrogate
+    tiny_models.generator.save(mixed)
+    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    EnsembleSurrogate.load(default_models_dir()).save(mixed)
+    m = ["--models", tiny_models_dir]
+    design = ["design", "--out", tmp_path / "out.csv", *m]
+    return [
+        (["design", "--target", 0.5, "--out", tmp_path / "out.csv", "--models", tmp_path / "absent"], "no such models folder"),
+        ([*design, "--target", 0.5, "--n", 0], "must be positive"),
+        ([*design, "--target", 0.5, "--n", -5], "must be positive"),
+        ([*design, "--target", "nan"], "must be finite"),
+        ([*design, "--target", "inf"], "must be finite"),
+        ([*design, "--target", 9.0], "outside the gap range"),
+        ([*design, "--target", 0.5, "--constrain", "p0=-1:0.5"], "outside the design space"),
+        ([*design, "--target", 0.5, "--constrain", "zz=0:1"], "not a parameter"),
+        ([*design, "--target", 0.5, "--constrain", "p0"], "PARAM=LO:HI"),
+        (["design", "--target", 0.5, "--out", tmp_path / "out.csv", "--models", corrupt], "corrupt"),
+        (["design", "--target", 0.5, "--out", tmp_path / "out.csv", "--models", mixed], "belongs to design space"),
+        (["design", "--target", 0.5, *m, "--out", tmp_path / "no_dir" / "out.csv"], "does not exist"),
+        (["design", "--target", 0.5, *m, "--out", tmp_path], "is a directory"),
+        (["predict", "--in", tmp_path / "absent.csv", "--out", tmp_path / "out.csv", *m], "no such file"),
+        (["predict", "--in", nan_csv, "--out", tmp_path / "out.csv", *m], "NaN or infinite"),
+        (["predict", "--in", inf_csv, "--out", tmp_path / "out.csv", *m], "NaN or infinite"),
+        (["predict", "--in", nocol_csv, "--out", tmp_path / "out.csv", *m], "unknown column"),
+        (["predict", "--in", good_csv, "--out", tmp_path / "no_dir" / "out.csv", *m], "does not exist"),
+        (["train", "--data", tmp_path / "absent.csv", "--out", tmp_path / "m"], "no such file"),
+        (["train", "--data", nan_csv, "--out", tmp_path / "m"], "NaN or infinite"),
+        (["train", "--data", nocol_csv, "--x", "p0,zz", "--y", "p1", "--out", tmp_path / "m"], "unknown column"),
+        (["train", "--data", good_csv, "--out", tmp_path / "m", "--epochs", 0], "must be positive"),
+        (["design", "--target", 0.5], "required"),
+        (["frobnicate"], "invalid choice"),
+    ]
+
+
+def test_bad_input_gives_one_line_exit_2_and_no_file(capsys, tmp_path, bad_inputs):
+    for argv, fragment in bad_inputs:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("matdesinne: error:"), (argv, err)
+        assert fragment in lines[0], (argv, lines[0])
+        assert "Traceback" not in err
+        assert not (tmp_path / "out.csv").exists(), argv
+
+
+def test_existing_output_is_not_overwritten_on_error(capsys, tmp_path, tiny_models_dir):
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    code, _, err = run(capsys, "design", "--target", 9.0, "--models", tiny_models_dir, "--out", out)
+    assert code == 2 and out.read_text() == "precious\n"
+    assert not list(tmp_path.glob(".out.csv.*"))  # no temporary file left behind
+
+
+def test_output_on_a_filesystem_that_refuses_files(capsys, tmp_path, tiny_models_dir):
+    # /proc accepts no new files, even from root: the failure comes only at write time.
+    code, _, err = run(capsys, "design", "--target", 0.5, "--n", 100, "--models", tiny_models_dir,
+                       "--out", "/proc/matdesinne-candidates.csv")
+    assert code == 2 and "cannot be written" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_output_is_refused(capsys, tmp_path, tiny_models_dir):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+        if os.access(locked, os.W_OK):  # root ignores permissions
+            pytest.skip("running as a user that can write anywhere")
+        code, _, err = run(capsys, "design", "--target", 0.5, "--models", tiny_models_dir, "--out", locked / "c.csv")
+        assert code == 2 and "cannot be written" in err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_extrapolation_flag(capsys, tmp_path, tiny_models_dir):
+    code, _, err = run(capsys, "design", "--target", 2.0, "--n", 200, "--models", tiny_models_dir,
+                       "--out", tmp_path / "c.csv", "--allow-extrapolation")
+    assert code == 0, err
