@@ -136,7 +136,7 @@ class EnsembleSurrogate(Estimator):
         means, stds = [np.empty(0)], [np.empty(0)]  # so that no rows give empty arrays
         with torch.inference_mode():
             for lo in range(0, len(x), batch_size):
-                xb = torch.as_tensor(x[lo : lo + batch_size], dtype=torch.float32, device=self.device_)
+                xb = torch.from_numpy(np.array(x[lo : lo + batch_size], dtype=np.float32)).to(self.device_)
                 m, s = self.predict_tensor(xb)
                 means.append(m.cpu().numpy())
                 stds.append(s.cpu().numpy())
