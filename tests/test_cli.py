@@ -162,3 +162,10 @@ def test_extrapolation_flag(capsys, tmp_path, tiny_models_dir):
     code, _, err = run(capsys, "design", "--target", 2.0, "--n", 200, "--models", tiny_models_dir,
                        "--out", tmp_path / "c.csv", "--allow-extrapolation")
     assert code == 0, err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_a_user_error(capsys, tmp_path, tiny_models_dir):
+    code, _, err = run(capsys, "design", "--target", 0.5, "--models", tiny_models_dir,
+                       "--out", tmp_path / "c.csv", "--device", "cuda")
+    assert code == 2 and "no CUDA GPU" in err and not (tmp_path / "c.csv").exists()
