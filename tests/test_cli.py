@@ -20,7 +20,8 @@ def test_train_design_predict_end_to_end(capsys, tmp_path, synth_csv):
     code, out, err = run(capsys, "train", "--data", synth_csv, "--x", "p0,p1,p2", "--y", "gap", "--y-lower", 0,
                          "--out", models, "--epochs", 3, "--augment", 2000, "--device", "cpu")
     assert code == 0, err
-    assert {p.name for p in models.iterdir()} == {"cinn.json", "cinn.safetensors", "surrogate.json", "surrogate.safetensors"}
+    kinds = ["surrogate", "cinn", "inn", "mdn", "cvae"]
+    assert {p.name for p in models.iterdir()} == {f"{k}.{ext}" for k in kinds for ext in ("json", "safetensors")}
     meta = json.loads((models / "cinn.json").read_text())
     assert meta["training"]["augment"] == 2000 and meta["training"]["split"]["seed"] == 0
     assert meta["params"]["seed"] == 0 and meta["design_space"]["property"]["lower"] == 0

@@ -53,6 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)
@@ -60,6 +61,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -1,4 +1,4 @@
-"""``matdesinne`` command line: train, design, predict.
+"""``matdesinne`` command line: train, design, predict, benchmark.
 
 Every user mistake ends as one line on stderr and exit code 2, before any output file is
 touched; outputs are written to a temporary file and renamed into place.
@@ -15,6 +15,8 @@ import numpy as np
 
 from matdesinne import __version__
 from matdesinne.errors import UserInputError
+from matdesinne.models.zoo import GENERATORS
+from matdesinne.pipeline.design import METHODS
 
 EXIT_USAGE = 2
 
@@ -65,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--y", help="property column (default: the last column)")
     p.add_argument("--y-lower", type=_finite_float, help="the property's physical lower limit, e.g. 0 for a band gap (CSV only)")
     p.add_argument("--y-upper", type=_finite_float, help="the property's physical upper limit (CSV only)")
-    p.add_argument("--model", choices=["cinn", "surrogate", "all"], default="all", help="which model(s) to train")
+    p.add_argument("--model", choices=["all", "surrogate", *GENERATORS], default="all",
+                   help="which model to train; all = the surrogate and every generator (default: all)")
     p.add_argument("--out", type=Path, default=Path("models"), help="folder for the checkpoints (default: models)")
     p.add_argument("--epochs", type=_positive_int, help="maximum epochs (default: each model's own)")
     p.add_argument("--augment", type=int, default=200_000,
@@ -77,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("design", help="propose candidates with a target property")
     p.add_argument("--target", type=_finite_float, required=True, help="target property value, e.g. a band gap in eV")
     p.add_argument("--n", type=_positive_int, default=10000, help="posterior samples to draw (default: 10000)")
-    p.add_argument("--method", choices=["matdesinne-cinn", "cinn"], default="matdesinne-cinn")
+    p.add_argument("--method", choices=METHODS, default="matdesinne-cinn",
+                   help="matdesinne-<generator> runs the whole pipeline; <generator> gives raw samples")
     p.add_argument("--models", type=Path, help="models folder (default: the shipped MoS2 models)")
     p.add_argument("--tolerance", type=_finite_float, default=0.1, help="down-selection window around the target (default: 0.1)")
     p.add_argument("--constrain", action="append", default=[], metavar="P=LO:HI",
@@ -93,7 +97,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="predictions CSV to write")
     p.add_argument("--models", type=Path, help="models folder (default: the shipped MoS2 models)")
     p.add_argument("--device", **device)
+    p = sub.add_parser("benchmark", help="the paper's Table 1 with honest, independent metrics")
+    p.add_argument("--targets", type=_finite_float, nargs="+", default=[0.0, 0.5, 1.0], help="target values (default: 0 0.5 1.0)")
+    p.add_argument("--n", type=_positive_int, default=10000, help="samples per method and target (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampling and of the evaluators (default: 0)")
+    p.add_argument("--models", type=Path, help="models folder holding every generator (default: the shipped MoS2 models)")
+    p.add_argument("--tolerance", type=_finite_float, default=0.1, help="down-selection and lookup window (default: 0.1)")
+    p.add_argument("--topk-targets", type=int, default=100, help="held-out targets for the top-k error (default: 100; 0: skip)")
+    p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json, benchmark.md, benchmark.png")
+    p.add_argument("--device", **device)
     return parser
+
+
+def cmd_benchmark(args) -> None:
+    from matdesinne.evaluation.benchmark import run_benchmark, write_report
+    from matdesinne.models import resolve_device
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserInputError(f"{args.out}: exists and is not a folder")
+    result = run_benchmark(args.models, args.targets, n=args.n, seed=args.seed, tolerance=args.tolerance,
+                           topk_targets=args.topk_targets, device=str(resolve_device(args.device)))
+    command = "matdesinne " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else ""
+    paths = write_report(result, args.out, command)
+    print(paths[1].read_text())
+    print("wrote " + ", ".join(map(str, paths)))
 
 
 def cmd_train(args) -> None:
@@ -101,7 +128,7 @@ def cmd_train(args) -> None:
 
     if args.out.exists() and not args.out.is_dir():
         raise UserInputError(f"{args.out}: exists and is not a folder")
-    kinds = ["surrogate", "cinn"] if args.model == "all" else [args.model]
+    kinds = ["surrogate", *GENERATORS] if args.model == "all" else [args.model]
     records = train_models(
         data=args.data, x=args.x, y=args.y, kinds=kinds, out=args.out, epochs=args.epochs,
         seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
@@ -117,7 +144,7 @@ def cmd_design(args) -> None:
     from matdesinne.data.design_space import parse_constraint
     from matdesinne.io import check_writable, write_csv, write_json
     from matdesinne.models import load_models
-    from matdesinne.pipeline import design
+    from matdesinne.pipeline import design, generator_of
 
     check_writable(args.out)
     if args.summary is not None:
@@ -125,7 +152,7 @@ def cmd_design(args) -> None:
         if args.summary.resolve() == args.out.resolve():
             raise UserInputError("--out and --summary must be different files")
     constraints = dict(parse_constraint(c) for c in args.constrain)
-    models = load_models(args.models, device=args.device)
+    models = load_models(args.models, generator=generator_of(args.method), device=args.device)
     result = design(
         models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation,
@@ -162,7 +189,7 @@ def cmd_predict(args) -> None:
     print(f"predicted {space.property.name} for {len(out)} rows -> {args.out}{note}")
 
 
-COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict}
+COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict, "benchmark": cmd_benchmark}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,15 @@
-"""Models: the cINN sampler of p(x | y) and the ensemble forward surrogate, with checkpoints."""
+"""Models: samplers of p(x | y) (cINN, INN, MDN, cVAE) and the ensemble forward surrogate."""
 
 from matdesinne.models.base import Estimator, Standardizer, resolve_device
 from matdesinne.models.cinn import CINN
+from matdesinne.models.cvae import CVAE
+from matdesinne.models.generator import Generator
+from matdesinne.models.inn import INN
+from matdesinne.models.mdn import MDN
 from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS, ModelSet, default_models_dir, load_models
 
 __all__ = [
-    "CINN", "GENERATORS", "EnsembleSurrogate", "Estimator", "ModelSet", "Standardizer",
-    "default_models_dir", "load_models", "resolve_device",
+    "CINN", "CVAE", "GENERATORS", "INN", "MDN", "EnsembleSurrogate", "Estimator", "Generator", "ModelSet",
+    "Standardizer", "default_models_dir", "load_models", "resolve_device",
 ]

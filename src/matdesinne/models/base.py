@@ -87,6 +87,20 @@ class Standardizer:
         )
 
 
+def mlp(d_in: int, d_out: int, hidden: int, layers: int, zero_last: bool = False) -> torch.nn.Sequential:
+    """``layers`` SiLU hidden layers of width ``hidden``; optionally a zero-initialised
+    output layer (for a coupling block that starts as the identity)."""
+    mods: list[torch.nn.Module] = []
+    for _ in range(layers):
+        mods += [torch.nn.Linear(d_in, hidden), torch.nn.SiLU()]
+        d_in = hidden
+    last = torch.nn.Linear(d_in, d_out)
+    if zero_last:
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+    return torch.nn.Sequential(*mods, last)
+
+
 class Estimator:
     """Base of the models, in the scikit-learn manner.
 

@@ -10,14 +10,14 @@ import numpy as np
 
 from matdesinne.data.datasets import load_dataset, split_indices
 from matdesinne.errors import UserInputError
-from matdesinne.models.cinn import CINN
 from matdesinne.models.surrogate import EnsembleSurrogate
+from matdesinne.models.zoo import GENERATORS
 
-ESTIMATORS = {EnsembleSurrogate.kind: EnsembleSurrogate, CINN.kind: CINN}
+ESTIMATORS = {EnsembleSurrogate.kind: EnsembleSurrogate, **GENERATORS}
 
-#: cINN settings when it trains on an augmented set: each epoch is then ~25x longer,
-#: so fewer, larger-batch epochs.
-AUGMENTED_CINN = {"epochs": 60, "batch_size": 1024, "lr": 1e-3, "patience": 10}
+#: Generator settings on an augmented set: each epoch is then ~25x longer, so fewer,
+#: larger-batch epochs.
+AUGMENTED = {"epochs": 60, "batch_size": 1024, "lr": 1e-3, "patience": 10}
 
 
 def augment_with_surrogate(x, y, space, surrogate: EnsembleSurrogate, n: int, seed: int):
@@ -37,7 +37,7 @@ def train_models(
     data: str = "mos2",
     x: Sequence[str] | None = None,
     y: str | None = None,
-    kinds: Sequence[str] = ("surrogate", "cinn"),
+    kinds: Sequence[str] = ("surrogate", *GENERATORS),
     out: str | os.PathLike = "models",
     epochs: int | None = None,
     seed: int = 0,
@@ -52,9 +52,9 @@ def train_models(
     """Fit each model kind on the training rows, pick its epoch on the validation rows, and
     save it to ``out``. Test rows are never seen. Returns each model's training record.
 
-    The cINN trains on the training rows plus ``augment`` surrogate-labelled uniform
-    points (see :func:`augment_with_surrogate`; 0 turns it off); it uses the surrogate
-    trained in the same call, or else the one already in ``out``. ``y_lower``/``y_upper``
+    Generators train on the training rows plus ``augment`` surrogate-labelled uniform
+    points (see :func:`augment_with_surrogate`; 0 turns it off), all on the same points;
+    they use the surrogate trained in the same call, or else the one already in ``out``. ``y_lower``/``y_upper``
     declare a CSV property's physical limits (the built-in MoS2 gap has lower = 0).
     """
     if augment < 0:
@@ -73,25 +73,27 @@ def train_models(
     unknown = [k for k in kinds if k not in ESTIMATORS]
     if unknown:
         raise UserInputError(f"unknown model {unknown[0]!r}: use one of {', '.join(ESTIMATORS)}")
-    records, surrogate = {}, None
+    records, surrogate, augmented = {}, None, None
     for kind in sorted(kinds, key=lambda k: k != "surrogate"):  # the surrogate first
         x_fit, y_fit = dataset.x[train], dataset.y[train]
         settings = {"seed": seed, "device": device}
-        if kind == "cinn" and augment:
-            if surrogate is None:
-                surrogate = EnsembleSurrogate.load(out) if (out / "surrogate.json").exists() else None
+        if kind in GENERATORS and augment:
+            if augmented is None:
+                if surrogate is None and (out / "surrogate.json").exists():
+                    surrogate = EnsembleSurrogate.load(out)
                 if surrogate is None or not surrogate.space_.same_space(dataset.space):
-                    raise UserInputError(f"{out}: augmenting the cINN needs a surrogate of this design space; "
+                    raise UserInputError(f"{out}: augmenting a generator needs a surrogate of this design space; "
                                          "train it too (--model all) or pass --augment 0")
-            x_fit, y_fit = augment_with_surrogate(x_fit, y_fit, dataset.space, surrogate, augment, seed)
-            settings.update(AUGMENTED_CINN)
+                augmented = augment_with_surrogate(x_fit, y_fit, dataset.space, surrogate, augment, seed)
+            x_fit, y_fit = augmented
+            settings.update(AUGMENTED)
         if epochs is not None:
             settings["epochs"] = epochs
         model = ESTIMATORS[kind](**settings)
         model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
         if kind == "surrogate":
             surrogate = model
-        model.training_.update(data=str(data), split=split, augment=augment if kind == "cinn" else 0)
+        model.training_.update(data=str(data), split=split, augment=augment if kind in GENERATORS else 0)
         model.save(out)
         records[kind] = model.training_
     return records

@@ -9,10 +9,14 @@ from pathlib import Path
 
 from matdesinne.errors import UserInputError
 from matdesinne.models.cinn import CINN
+from matdesinne.models.cvae import CVAE
+from matdesinne.models.generator import Generator
+from matdesinne.models.inn import INN
+from matdesinne.models.mdn import MDN
 from matdesinne.models.surrogate import EnsembleSurrogate
 
-#: Generators by checkpoint kind; later model families register here.
-GENERATORS = {CINN.kind: CINN}
+#: Samplers of p(x | y) by checkpoint kind.
+GENERATORS: dict[str, type[Generator]] = {cls.kind: cls for cls in (CINN, INN, MDN, CVAE)}
 
 
 def default_models_dir() -> Path:
@@ -24,7 +28,7 @@ def default_models_dir() -> Path:
 class ModelSet:
     """A generator (sampler of p(x | y)) and a forward surrogate trained on the same design space."""
 
-    generator: CINN
+    generator: Generator
     surrogate: EnsembleSurrogate
     directory: Path
 

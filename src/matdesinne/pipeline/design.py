@@ -17,9 +17,18 @@ import torch
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.models.surrogate import EnsembleSurrogate
-from matdesinne.models.zoo import ModelSet
+from matdesinne.models.zoo import GENERATORS, ModelSet
 
-METHODS = ("matdesinne-cinn", "cinn")
+PIPELINE_PREFIX = "matdesinne-"
+#: A generator's name gives its raw samples; "matdesinne-<generator>" runs the whole pipeline.
+METHODS = (*(PIPELINE_PREFIX + k for k in GENERATORS), *GENERATORS)
+
+
+def generator_of(method: str) -> str:
+    """The generator kind a method samples from: "matdesinne-inn" -> "inn"."""
+    if method not in METHODS:
+        raise UserInputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    return method.removeprefix(PIPELINE_PREFIX)
 
 
 def generate(generator, target: float, n: int, seed: int = 0) -> np.ndarray:
@@ -150,16 +159,18 @@ def design(
 ) -> DesignResult:
     """Design ``n`` samples for ``target`` and return the candidates.
 
-    ``method="cinn"`` returns the raw posterior samples, scored by the surrogate;
-    ``"matdesinne-cinn"`` also down-selects and localizes them. ``constraints`` narrows
+    ``method="cinn"`` (or any generator's name) returns the raw posterior samples, scored
+    by the surrogate; ``"matdesinne-cinn"`` also down-selects and localizes them. The
+    method's generator must be the one in ``models``. ``constraints`` narrows
     parameters' ranges (``{"efield": (-0.5, 0.5)}``); both down-selection and
     localization stay inside them. ``atol`` is how close localization must bring the
     surrogate's prediction to the target (default ``tolerance / 20``).
     """
     space = models.space
     prop = space.property
-    if method not in METHODS:
-        raise UserInputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    kind = generator_of(method)
+    if models.generator.kind != kind:
+        raise UserInputError(f"method {method!r} needs the {kind} generator, but the models hold a {models.generator.kind}")
     if not np.isfinite(target):
         raise UserInputError(f"the target must be a finite number, got {target}")
     if n <= 0:
@@ -181,7 +192,7 @@ def design(
     seconds["generate"] = time.perf_counter() - t0
     n_in_bounds = int(box.contains(x).sum())
 
-    if method == "cinn":
+    if method == kind:  # raw samples
         pred, std = models.surrogate.predict(x)
         seconds["downselect"] = 0.0
         n_kept = n

@@ -1,0 +1,91 @@
+"""Mixture density network (MDN; Bishop 1994): y -> a Gaussian mixture over x.
+
+An MLP maps the condition to mixture logits, component means and full covariances (as
+lower-triangular Cholesky factors with a positive diagonal). Training maximises the
+likelihood of x; sampling picks a component and draws from it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
+
+from matdesinne.models.base import mlp
+from matdesinne.models.generator import Generator
+
+
+class MDN(Generator):
+    """Mixture density network sampler of p(x | y).
+
+    Parameters
+    ----------
+    components : number of Gaussian components.
+    hidden, layers : the MLP from condition to mixture parameters.
+    min_scale : floor on the Cholesky diagonal, in standardised units (keeps the
+        likelihood bounded when a component collapses onto a few rows).
+    """
+
+    kind = "mdn"
+
+    def __init__(
+        self,
+        components: int = 10,
+        hidden: int = 256,
+        layers: int = 3,
+        min_scale: float = 1e-3,
+        bounded: bool = True,
+        y_noise: float = 0.05,
+        epochs: int = 400,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 40,
+        seed: int = 0,
+        device: str = "auto",
+    ):
+        self.components = components
+        self.hidden = hidden
+        self.layers = layers
+        self.min_scale = min_scale
+        self.bounded = bounded
+        self.y_noise = y_noise
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.seed = seed
+        self.device = device
+
+    def _build_module(self) -> nn.Module:
+        d, k = self.space_.dim, self.components
+        return mlp(1, k * (1 + d + d * (d + 1) // 2), self.hidden, self.layers)
+
+    def _mixture(self, cond: torch.Tensor):
+        """Mixture parameters for conditions (n, 1): logits (n, k), means (n, k, d), scale_tril (n, k, d, d)."""
+        d, k = self.space_.dim, self.components
+        out = self.module_(cond)
+        logits, means, tril_flat = out.split([k, k * d, k * d * (d + 1) // 2], dim=1)
+        rows, cols = torch.tril_indices(d, d, device=cond.device)
+        tril = torch.zeros(len(cond), k, d, d, device=cond.device)
+        tril[:, :, rows, cols] = tril_flat.view(len(cond), k, -1)
+        diag = nn.functional.softplus(torch.diagonal(tril, dim1=-2, dim2=-1)) + self.min_scale
+        tril = torch.tril(tril, -1) + torch.diag_embed(diag)
+        return logits, means.view(len(cond), k, d), tril
+
+    def _loss(self, xs, cond, gen, progress):
+        logits, means, tril = self._mixture(cond)
+        mixture = MixtureSameFamily(Categorical(logits=logits), MultivariateNormal(means, scale_tril=tril))
+        return -mixture.log_prob(xs).mean() / xs.shape[1]
+
+    def _draw(self, cond, gen):
+        logits, means, tril = self._mixture(cond)
+        n, d = len(cond), self.space_.dim
+        # Random numbers come from the CPU generator: the same seed, the same samples anywhere.
+        u = torch.rand(n, 1, generator=gen).to(cond.device)
+        eps = torch.randn(n, d, 1, generator=gen).to(cond.device)
+        cdf = torch.softmax(logits, 1).cumsum(1)
+        comp = (u > cdf).sum(1).clamp(max=self.components - 1)
+        pick = torch.arange(n, device=cond.device)
+        return means[pick, comp] + (tril[pick, comp] @ eps).squeeze(-1)
