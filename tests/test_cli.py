@@ -114,6 +114,12 @@ def bad_inputs(tmp_path, tiny_models_dir, tiny_models):
         (["train", "--data", nan_csv, "--out", tmp_path / "m"], "NaN or infinite"),
         (["train", "--data", nocol_csv, "--x", "p0,zz", "--y", "p1", "--out", tmp_path / "m"], "unknown column"),
         (["train", "--data", good_csv, "--out", tmp_path / "m", "--epochs", 0], "must be positive"),
+        (["benchmark", "--out", tmp_path / "bench", "--models", tmp_path / "absent"], "no such models folder"),
+        (["benchmark", "--out", good_csv, "--models", tiny_models_dir], "not a folder"),
+        (["benchmark", "--out", tmp_path / "bench", "--models", tiny_models_dir], "no such checkpoint file"),
+        (["benchmark", "--out", tmp_path / "bench", "--n", 0], "must be positive"),
+        (["benchmark", "--out", tmp_path / "bench", "--targets", "nan"], "must be finite"),
+        (["design", "--target", 0.5, "--method", "inn", *m, "--out", tmp_path / "out.csv"], "no such checkpoint file"),
         (["design", "--target", 0.5], "required"),
         (["frobnicate"], "invalid choice"),
     ]

@@ -118,6 +118,11 @@ class Estimator:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
+    def _set_params(self, values: dict) -> None:
+        """Store the constructor's arguments as attributes; call as ``self._set_params(locals())``."""
+        for name in self._param_names():
+            setattr(self, name, values[name])
+
     def get_params(self) -> dict:
         return {name: getattr(self, name) for name in self._param_names()}
 

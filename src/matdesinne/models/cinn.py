@@ -50,19 +50,7 @@ class CINN(Generator):
         seed: int = 0,
         device: str = "auto",
     ):
-        self.blocks = blocks
-        self.hidden = hidden
-        self.layers = layers
-        self.clamp = clamp
-        self.bounded = bounded
-        self.y_noise = y_noise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
-        self.device = device
+        self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
         inn = ff.SequenceINN(self.space_.dim)

@@ -51,20 +51,7 @@ class CVAE(Generator):
         seed: int = 0,
         device: str = "auto",
     ):
-        self.latent = latent
-        self.hidden = hidden
-        self.layers = layers
-        self.alpha = alpha
-        self.beta = beta
-        self.bounded = bounded
-        self.y_noise = y_noise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
-        self.device = device
+        self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
         return _EncoderDecoder(self.space_.dim, self.latent, self.hidden, self.layers)

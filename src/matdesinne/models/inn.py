@@ -66,24 +66,7 @@ class INN(Generator):
         seed: int = 0,
         device: str = "auto",
     ):
-        self.blocks = blocks
-        self.hidden = hidden
-        self.layers = layers
-        self.clamp = clamp
-        self.pad = pad
-        self.w_y = w_y
-        self.w_z = w_z
-        self.w_x = w_x
-        self.pad_noise = pad_noise
-        self.bounded = bounded
-        self.y_noise = y_noise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
-        self.device = device
+        self._set_params(locals())
 
     @property
     def _width(self) -> int:

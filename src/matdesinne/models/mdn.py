@@ -44,19 +44,7 @@ class MDN(Generator):
         seed: int = 0,
         device: str = "auto",
     ):
-        self.components = components
-        self.hidden = hidden
-        self.layers = layers
-        self.min_scale = min_scale
-        self.bounded = bounded
-        self.y_noise = y_noise
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
-        self.device = device
+        self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
         d, k = self.space_.dim, self.components

@@ -78,16 +78,7 @@ class EnsembleSurrogate(Estimator):
         seed: int = 0,
         device: str = "auto",
     ):
-        self.members = members
-        self.hidden = hidden
-        self.layers = layers
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.seed = seed
-        self.device = device
+        self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
         return BatchedMLP(self.members, self.space_.dim, self.hidden, self.layers)
