@@ -30,7 +30,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 
-## Retrain the shipped MoS2 models (a few minutes on 2 cores).
+## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE): ~40-55 min on 2 cores.
 models: $(VENV)/.installed
 	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/pretrained/mos2 --seed 0 --split-seed 0
 
