@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TARGET ?= 1.0
 
-.PHONY: run test models benchmark benchmark-core clean
+.PHONY: run test models analyze benchmark benchmark-core clean
 
 # torch==2.13.0 goes in first, alone: a later unpinned resolve would fetch CUDA wheels.
 $(BIN)/python:
@@ -33,6 +33,10 @@ test: $(VENV)/.installed-test
 ## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE): ~40-55 min on 2 cores.
 models: $(VENV)/.installed
 	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/pretrained/mos2 --seed 0 --split-seed 0
+
+## Figures, metal-insulator transitions and report.html for the shipped MoS2 models (~1 min).
+analyze: $(VENV)/.installed
+	$(BIN)/matdesinne analyze --out out/analysis
 
 ## The paper's Table 1 with honest metrics, written to out/benchmark/ (a few minutes).
 benchmark: $(VENV)/.installed

@@ -25,7 +25,8 @@ def step_surrogate():
 
 def test_finder_locates_the_planted_step(step_surrogate):
     insulators = np.random.default_rng(1).uniform([0.7, 0, 0], [1.0, 1, 1], (200, 3))
-    pairs = find_transitions(insulators, step_surrogate, target=0.8, max_params=1)
+    result = find_transitions(insulators, step_surrogate, target=0.8, max_params=1)
+    pairs = result.pairs
     assert len(pairs) >= 150
     assert (pairs["changed"] == "p0").mean() > 0.9  # the only parameter that matters
     assert pairs["p0_metal"].between(0.52, 0.64).mean() > 0.9  # stops at the step, not beyond
@@ -37,12 +38,13 @@ def test_finder_locates_the_planted_step(step_surrogate):
     assert pairs["line_monotone"].mean() > 0.9
     assert pairs["transition_width"].median() < 0.4
     assert pairs["distance"].is_monotonic_increasing  # ranked by the size of the change
+    assert len(pairs) + len(result.safe) == 200
 
 
 def test_two_parameter_flips_are_never_larger_than_one_parameter_flips(step_surrogate):
     insulators = np.random.default_rng(2).uniform([0.7, 0, 0], [0.8, 1, 1], (60, 3))
-    one = find_transitions(insulators, step_surrogate, 0.8, max_params=1, limit=60)
-    two = find_transitions(insulators, step_surrogate, 0.8, max_params=2, limit=60)
+    one = find_transitions(insulators, step_surrogate, 0.8, max_params=1, limit=60).pairs
+    two = find_transitions(insulators, step_surrogate, 0.8, max_params=2, limit=60).pairs
     assert two["distance"].median() <= one["distance"].median() + 1e-6
 
 
@@ -56,8 +58,15 @@ def test_change_in_words_uses_strain_and_field_units():
     assert words[0, 6] == pytest.approx(0.5) and units[6] == "V/Å"
 
 
+def test_no_flip_means_safe(step_surrogate):
+    # Only p1 may change, and p1 does nothing: every insulator is safe from the MIT.
+    insulators = np.random.default_rng(3).uniform([0.7, 0, 0], [1.0, 1, 1], (20, 3))
+    result = find_transitions(insulators, step_surrogate, 0.8, parameters=["p1"])
+    assert result.pairs.empty and len(result.safe) == 20
+
+
 def test_finder_needs_a_floored_property(tiny_models):
     sur = tiny_models.surrogate
     with pytest.raises(UserInputError, match="unknown parameter"):
         find_transitions(np.full((3, 3), 0.5), sur, 0.5, parameters=["nope"])
-    assert find_transitions(np.empty((0, 3)), sur, 0.5).empty
+    assert find_transitions(np.empty((0, 3)), sur, 0.5).pairs.empty

@@ -1,5 +1,5 @@
 """Analysis: insight from generated candidates (metal-insulator transitions, and more to come)."""
 
-from matdesinne.analysis.mit import change_in_words, find_transitions, line_profile
+from matdesinne.analysis.mit import Transitions, change_in_words, find_transitions, line_profile
 
-__all__ = ["change_in_words", "find_transitions", "line_profile"]
+__all__ = ["Transitions", "change_in_words", "find_transitions", "line_profile"]

@@ -14,6 +14,7 @@ reader sees whether the transition is sharp or an artefact of two distant points
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -93,6 +94,16 @@ def _first_metal(surrogate, u0: np.ndarray, dirs: np.ndarray, space: DesignSpace
     return hi
 
 
+@dataclass
+class Transitions:
+    """``pairs``: ranked metal/insulator pairs (see :func:`find_transitions`); ``safe``:
+    insulating candidates (rows of x) that no change of at most ``max_params`` parameters
+    inside the design space turns metallic ("safe from MIT")."""
+
+    pairs: pd.DataFrame
+    safe: np.ndarray
+
+
 def find_transitions(
     insulators: np.ndarray,
     surrogate: EnsembleSurrogate,
@@ -102,13 +113,14 @@ def find_transitions(
     limit: int = 300,
     seed: int = 0,
     atol: float = 0.005,
-) -> pd.DataFrame:
+) -> Transitions:
     """Ranked metal/insulator pairs reachable by changing at most ``max_params`` parameters.
 
     ``insulators`` (n, dim) are candidates at ``target``; at most ``limit`` of them (a
     seeded subsample) are searched. ``parameters`` restricts which parameters may change
     (default: all). Each insulator keeps its smallest flip. Rows are sorted by the size of
-    the change in range-normalised units (each parameter's range = 1).
+    the change in range-normalised units (each parameter's range = 1). ``delta_<param>``
+    is insulator minus metal, in % strain or the parameter's unit.
     """
     space = surrogate.space_
     prop = space.property
@@ -119,7 +131,7 @@ def find_transitions(
     if unknown:
         raise UserInputError(f"unknown parameter(s) {', '.join(unknown)} for design space {space.name!r}")
     if len(insulators) == 0:
-        return pd.DataFrame()
+        return Transitions(pd.DataFrame(), insulators)
     rng = np.random.default_rng(seed)
     if len(insulators) > limit:
         insulators = insulators[rng.choice(len(insulators), limit, replace=False)]
@@ -134,7 +146,7 @@ def find_transitions(
     best = t.argmin(1)
     found = np.isfinite(t[np.arange(len(u)), best])
     if not found.any():
-        return pd.DataFrame()
+        return Transitions(pd.DataFrame(), insulators)
     which = np.flatnonzero(found)
     size = t[which, best[which]]
     start = insulators[which]
@@ -161,4 +173,4 @@ def find_transitions(
     frame["transition_width"] = (first_90 - first_10) / (LINE_POINTS - 1)
     frame["line_monotone"] = np.all(np.diff(profile, axis=1) >= -0.02, axis=1)
     frame.attrs["units"] = dict(zip(space.names, units))
-    return frame.sort_values("distance", ignore_index=True)
+    return Transitions(frame.sort_values("distance", ignore_index=True), insulators[~found])

@@ -1,4 +1,4 @@
-"""``matdesinne`` command line: train, design, predict, benchmark.
+"""``matdesinne`` command line: train, design, predict, benchmark, analyze.
 
 Every user mistake ends as one line on stderr and exit code 2, before any output file is
 touched; outputs are written to a temporary file and renamed into place.
@@ -106,7 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk-targets", type=int, default=100, help="held-out targets for the top-k error (default: 100; 0: skip)")
     p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json, benchmark.md, benchmark.png")
     p.add_argument("--device", **device)
+    p = sub.add_parser("analyze", help="figures, metal-insulator transitions and an HTML report")
+    p.add_argument("--targets", type=_finite_float, nargs="+", default=[0.0, 0.5, 1.0], help="targets to generate (default: 0 0.5 1.0)")
+    p.add_argument("--n", type=_positive_int, default=10000, help="samples per target (default: 10000)")
+    p.add_argument("--models", type=Path, help="models folder (default: the shipped MoS2 models)")
+    p.add_argument("--candidates", type=Path, nargs="+", default=[], help="candidate CSVs to analyse instead of generating")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampling and UMAP (default: 0)")
+    p.add_argument("--mit-limit", type=_positive_int, default=300, help="insulating candidates searched per target (default: 300)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the figures, tables and report.html")
     return parser
+
+
+def cmd_analyze(args) -> None:
+    from matdesinne.analysis.report import analyze
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserInputError(f"{args.out}: exists and is not a folder")
+    result = analyze(args.out, args.models, args.targets, n=args.n, candidates=args.candidates,
+                     seed=args.seed, mit_limit=args.mit_limit)
+    for t, s in result["mit"].items():
+        print(f"target {t}: {s['pairs']} metal-insulator pairs, {s['safe_from_mit']} candidates safe from MIT")
+    print(f"wrote {args.out}/report.html, analysis.json, mit_pairs.csv and figures")
 
 
 def cmd_benchmark(args) -> None:
@@ -189,7 +209,8 @@ def cmd_predict(args) -> None:
     print(f"predicted {space.property.name} for {len(out)} rows -> {args.out}{note}")
 
 
-COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict, "benchmark": cmd_benchmark}
+COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict, "benchmark": cmd_benchmark,
+            "analyze": cmd_analyze}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -75,7 +75,6 @@ def localize(
     atol: float = 0.005,
     max_steps: int = 30,
     max_step_size: float = 0.05,
-    free: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Move each sample onto the surrogate's level set ``f(x) = target``, as little as needed.
 
@@ -85,9 +84,6 @@ def localize(
     ``max_step_size`` in that scale, and projected onto ``space``'s bounds (gradient
     components that push against an active bound are dropped first). A sample stops as
     soon as ``|f(x) - target| <= atol``; no batch average ever shrinks a step.
-
-    ``free`` (n, dim) booleans, optional, say which parameters each sample may change
-    (the rest stay fixed): the minimum-norm step is then taken within those alone.
 
     Returns ``(x_new, converged)``: shapes (n, dim) and (n,).
 
@@ -102,7 +98,6 @@ def localize(
     converged = torch.zeros(len(u), dtype=torch.bool, device=device)
     moved = torch.zeros(len(u), dtype=torch.bool, device=device)
     active = torch.arange(len(u), device=device)
-    movable = None if free is None else torch.as_tensor(np.asarray(free, dtype=bool), device=device)
     members = surrogate.members
     for _ in range(max_steps + 1):
         if len(active) == 0:
@@ -125,8 +120,6 @@ def localize(
             g = (grad_raw * live).mean(0)
             flat = g.norm(dim=1) < 1e-8
             g[flat] = grad_raw.mean(0)[flat]
-            if movable is not None:
-                g = torch.where(movable[active], g, torch.zeros_like(g))
             direction = -resid.unsqueeze(1) * g
             # Drop components that would push through an active bound, then re-solve.
             pinned = ((ua_now <= 0) & (direction < 0)) | ((ua_now >= 1) & (direction > 0))

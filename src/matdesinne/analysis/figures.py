@@ -1,0 +1,156 @@
+"""Figures in the style of the paper (figures 2, 4, 5 and 6), for any design space.
+
+Strain groupings (in-plane, out-of-plane, tensile/compressive, shear) belong to the MoS2
+design space; other design spaces get per-parameter comparisons instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matdesinne.data.design_space import DesignSpace
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+METAL, INSULATOR, DATA = "#D55E00", "#0072B2", "#999999"
+TARGET_COLOURS = ["#D55E00", "#009E73", "#0072B2", "#CC79A7", "#E69F00", "#56B4E9"]
+
+#: Parameter groups of the built-in MoS2 space, as the paper plots them.
+STRAIN_GROUPS = {
+    "mos2": {
+        "in-plane (a, b, γ)": ["a", "b", "gamma"],
+        "out-of-plane (c, α, β)": ["c", "alpha", "beta"],
+        "tensile/compressive (a, b, c)": ["a", "b", "c"],
+        "shear (α, β, γ)": ["alpha", "beta", "gamma"],
+    }
+}
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def strain(space: DesignSpace, x: np.ndarray, names: list[str]) -> np.ndarray:
+    """Mean strain (%) of the named parameters relative to their equilibrium values, shape (n,)."""
+    cols = [space.names.index(n) for n in names]
+    eq = np.array([space.parameter(n).equilibrium for n in names])
+    return (100.0 * (x[:, cols] - eq) / eq).mean(1)
+
+
+def embed(x: np.ndarray, space: DesignSpace, seed: int) -> np.ndarray:
+    """2-D UMAP embedding (n, 2) of design points in range-normalised units, seeded."""
+    import umap
+
+    u = (x - space.lows) / (space.highs - space.lows)
+    return umap.UMAP(n_neighbors=15, min_dist=0.1, random_state=seed, n_jobs=1).fit_transform(u)
+
+
+def fig_dataset(space: DesignSpace, y: np.ndarray, embedding: np.ndarray, y_embedded: np.ndarray, path) -> str:
+    """Figure 2: the property's distribution and a UMAP of the design space coloured by it."""
+    plt = pyplot()
+    prop = space.property
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax0.hist(y, bins=60, color=INSULATOR)
+    zero = float(np.mean(y <= prop.lower)) if prop.lower is not None else None
+    share = f" ({100 * zero:.0f} % at {prop.lower:g} {prop.unit})" if zero is not None else ""
+    ax0.set_title(f"{prop.name} in the data, {len(y)} rows{share}", fontsize=10)
+    ax0.set_xlabel(f"{prop.name} ({prop.unit})")
+    ax0.set_ylabel("rows")
+    sc = ax1.scatter(embedding[:, 0], embedding[:, 1], c=y_embedded, s=3, cmap="viridis")
+    fig.colorbar(sc, ax=ax1, label=f"{prop.name} ({prop.unit})")
+    ax1.set_title(f"UMAP of the design space ({len(embedding)} rows)", fontsize=10)
+    ax1.set_xticks([]), ax1.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    caption = f"Distribution of {prop.name} in the training data{share}, and a seeded UMAP of the design space coloured by {prop.name}."
+    return caption
+
+
+def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, generated: dict, path, window: float = 0.1) -> str:
+    """Figure 4: where generated candidates lie compared with the training data."""
+    plt = pyplot()
+    groups = STRAIN_GROUPS.get(space.name)
+    if groups:
+        gx, gy = list(groups)[:2]
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
+        for ax, title, source in ((axes[0], "training data", None), (axes[1], "generated candidates", generated)):
+            for i, t in enumerate(sorted(generated)):
+                x = x_data[np.abs(y_data - t) <= window] if source is None else source[t]
+                ax.scatter(strain(space, x, groups[gx]), strain(space, x, groups[gy]), s=3, alpha=0.4,
+                           color=TARGET_COLOURS[i % len(TARGET_COLOURS)], label=f"{space.property.name} = {t:g}")
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel(f"average {gx} strain (%)")
+            ax.legend(markerscale=4, fontsize=8)
+        axes[0].set_ylabel(f"average {gy} strain (%)")
+        caption = (f"Average {gx} strain against average {gy} strain (% of equilibrium): training rows within "
+                   f"±{window:g} of each target (left) and generated candidates (right).")
+    else:
+        dim = space.dim
+        cols = min(dim, 4)
+        fig, axes = plt.subplots((dim + cols - 1) // cols, cols, figsize=(3.2 * cols, 2.8 * ((dim + cols - 1) // cols)), squeeze=False)
+        for j, p in enumerate(space.parameters):
+            ax = axes.flat[j]
+            for i, t in enumerate(sorted(generated)):
+                colour = TARGET_COLOURS[i % len(TARGET_COLOURS)]
+                ax.hist(x_data[np.abs(y_data - t) <= window][:, j], bins=30, density=True, histtype="stepfilled", alpha=0.25, color=colour)
+                ax.hist(generated[t][:, j], bins=30, density=True, histtype="step", color=colour, label=f"{t:g}")
+            ax.set_xlabel(f"{p.name} ({p.unit})" if p.unit else p.name)
+        for ax in list(axes.flat)[dim:]:
+            ax.set_visible(False)
+        axes.flat[0].legend(title="target", fontsize=8)
+        caption = "Per-parameter distributions: training rows near each target (filled) against generated candidates (lines)."
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return caption
+
+
+def fig_strain(space: DesignSpace, generated: dict, path) -> str | None:
+    """Figure 5: distributions of average tensile/compressive and shear strain, signed and absolute."""
+    groups = STRAIN_GROUPS.get(space.name)
+    if not groups:
+        return None
+    plt = pyplot()
+    tc, sh = list(groups)[2:4]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    panels = [(tc, False), (sh, False), (tc, True), (sh, True)]
+    for ax, (group, absolute) in zip(axes.flat, panels):
+        for i, t in enumerate(sorted(generated)):
+            x = generated[t]
+            if len(x) == 0:
+                continue
+            s = strain(space, x, groups[group]) if not absolute else np.abs(
+                100.0 * (x[:, [space.names.index(n) for n in groups[group]]]
+                         - np.array([space.parameter(n).equilibrium for n in groups[group]]))
+                / np.array([space.parameter(n).equilibrium for n in groups[group]])).mean(1)
+            ax.hist(s, bins=40, histtype="step", lw=1.5, density=True, color=TARGET_COLOURS[i % len(TARGET_COLOURS)],
+                    label=f"{space.property.name} = {t:g} {space.property.unit}")
+        ax.set_xlabel(("average absolute " if absolute else "average ") + f"{group} strain (%)")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return "Distributions of average tensile/compressive and shear strain of the generated candidates, signed (top) and absolute (bottom)."
+
+
+def fig_mit(embeddings: dict, path, unit: str) -> str:
+    """Figure 6: UMAP of floor (metal) candidates together with candidates at each nonzero target."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(5.5 * len(embeddings), 4.6), squeeze=False)
+    for ax, (t, (emb, is_metal)) in zip(axes.flat, embeddings.items()):
+        ax.scatter(emb[is_metal, 0], emb[is_metal, 1], s=3, alpha=0.5, color=METAL, label=f"0 {unit} (metal)")
+        ax.scatter(emb[~is_metal, 0], emb[~is_metal, 1], s=3, alpha=0.5, color=INSULATOR, label=f"{t:g} {unit}")
+        ax.set_title(f"metal vs {t:g} {unit} candidates", fontsize=10)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.legend(markerscale=4, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return ("UMAP of metallic candidates together with candidates at each nonzero target. Regions where "
+            "both colours mix are where a small change of design flips metal and insulator.")
