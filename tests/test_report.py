@@ -62,3 +62,24 @@ def test_report_renders_with_its_images_in_headless_chromium(report_dir, tmp_pat
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1200,2400", page.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_analyze_reads_given_candidate_files(tmp_path, tiny_models_dir, capsys):
+    files = []
+    for t in ("0", "0.8"):
+        path = tmp_path / f"c{t}.csv"
+        assert main(["design", "--target", t, "--n", "400", "--models", tiny_models_dir, "--out", str(path)]) == 0
+        files.append(str(path))
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--models", tiny_models_dir, "--candidates", *files, "--mit-limit", "20", "--out", str(out)]) == 0
+    result = json.loads((out / "analysis.json").read_text())
+    assert set(result["candidates"]) == {"0", "0.8"}
+    assert result["candidates"]["0.8"] == len(pd.read_csv(files[1]))
+    # A CSV without the target column is refused in one line, before anything is written.
+    bad = tmp_path / "bad.csv"
+    pd.read_csv(files[1]).drop(columns="target").to_csv(bad, index=False)
+    capsys.readouterr()
+    assert main(["analyze", "--models", tiny_models_dir, "--candidates", str(bad), "--out", str(tmp_path / "a2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'target' column" in err[0]
+    assert not (tmp_path / "a2").exists()

@@ -79,6 +79,7 @@ def analyze(
     space, surrogate, prop = models.space, models.surrogate, models.space.property
     record = surrogate.training_
     data = load_dataset(record.get("data", "mos2")) if record.get("data") else None
+    given = _candidates_from_files([Path(c) for c in candidates], space) if candidates else None  # fail early
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -86,8 +87,8 @@ def analyze(
         raise UserInputError(f"{out}: cannot create the output folder ({err.strerror})") from None
     bar = tqdm(total=6, desc="analyze", unit="step", disable=None)
 
-    if candidates:
-        generated = _candidates_from_files([Path(c) for c in candidates], space)
+    if given is not None:
+        generated = given
     else:
         generated = {float(t): design(models, t, n=n, seed=seed).candidates[space.names].to_numpy() for t in targets}
     bar.update()
