@@ -22,7 +22,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from datetime import date
 
 import numpy as np
@@ -75,7 +74,7 @@ def main(argv=None) -> int:
     evaluators = {"gp": gp.predict, "trees": trees.predict, "mlp-256": lambda x: mlp.predict(x)[0]}
     evaluator_info = {}
     print("Independent evaluators, fitted here on the same training rows (MAE on held-out rows):\n")
-    print(f"| evaluator | all | " + " | ".join(f"within ±0.1 of {t:g}" for t in args.targets) + " |")
+    print("| evaluator | all | " + " | ".join(f"within ±0.1 of {t:g}" for t in args.targets) + " |")
     print("|---|---|" + "---|" * len(args.targets))
     for name, evaluate in evaluators.items():
         err = np.abs(evaluate(data.x[test]) - data.y[test])

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import SYNTH_NAMES, synth_data, synth_forward
+from conftest import SYNTH_NAMES, synth_forward
 from matdesinne.cli import main
 
 

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from conftest import synth_forward
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, novelty
 
 

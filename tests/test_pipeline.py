@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import synth_forward, synth_space
+from conftest import synth_forward
 from matdesinne.errors import UserInputError
 from matdesinne.pipeline import design, downselect, localize
 
