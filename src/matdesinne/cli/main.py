@@ -1,4 +1,4 @@
-"""``matdesinne`` command line: train, design, predict, benchmark, analyze.
+"""``matdesinne`` command line: train, design, predict, benchmark, analyze, structures.
 
 Every user mistake ends as one line on stderr and exit code 2, before any output file is
 touched; outputs are written to a temporary file and renamed into place.
@@ -106,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topk-targets", type=int, default=100, help="held-out targets for the top-k error (default: 100; 0: skip)")
     p.add_argument("--out", type=Path, required=True, help="folder for benchmark.json, benchmark.md, benchmark.png")
     p.add_argument("--device", **device)
+    p = sub.add_parser("structures", help="atomic structures (ASE) from a candidates CSV")
+    p.add_argument("candidates", type=Path, help="CSV with the design-parameter columns, e.g. from `design`")
+    p.add_argument("--format", choices=["cif", "poscar", "extxyz"], default="extxyz", help="file format (default: extxyz)")
+    p.add_argument("--models", type=Path, help="models folder whose design space the rows belong to (default: shipped MoS2)")
+    p.add_argument("--out", type=Path, required=True, help="folder for the structures and index.csv")
+
     p = sub.add_parser("analyze", help="figures, metal-insulator transitions and an HTML report")
     p.add_argument("--targets", type=_finite_float, nargs="+", default=[0.0, 0.5, 1.0], help="targets to generate (default: 0 0.5 1.0)")
     p.add_argument("--n", type=_positive_int, default=10000, help="samples per target (default: 10000)")
@@ -115,6 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mit-limit", type=_positive_int, default=300, help="insulating candidates searched per target (default: 300)")
     p.add_argument("--out", type=Path, required=True, help="folder for the figures, tables and report.html")
     return parser
+
+
+def cmd_structures(args) -> None:
+    from matdesinne.io import read_csv
+    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.validation import build_structures, write_structures
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserInputError(f"{args.out}: exists and is not a folder")
+    space = EnsembleSurrogate.load(args.models or default_models_dir()).space_
+    frame = read_csv(args.candidates)
+    atoms = build_structures(frame, space, str(args.candidates))
+    paths = write_structures(atoms, frame, args.out, args.format)
+    print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")
 
 
 def cmd_analyze(args) -> None:
@@ -210,7 +230,7 @@ def cmd_predict(args) -> None:
 
 
 COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict, "benchmark": cmd_benchmark,
-            "analyze": cmd_analyze}
+            "analyze": cmd_analyze, "structures": cmd_structures}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
