@@ -116,6 +116,7 @@ def bad_inputs(tmp_path, tiny_models_dir, tiny_models):
         (["train", "--data", good_csv, "--out", tmp_path / "m", "--epochs", 0], "must be positive"),
         (["benchmark", "--out", tmp_path / "bench", "--models", tmp_path / "absent"], "no such models folder"),
         (["benchmark", "--out", good_csv, "--models", tiny_models_dir], "not a folder"),
+        (["analyze", "--out", good_csv, "--models", tiny_models_dir], "not a folder"),
         (["benchmark", "--out", tmp_path / "bench", "--models", tiny_models_dir], "no such checkpoint file"),
         (["benchmark", "--out", tmp_path / "bench", "--n", 0], "must be positive"),
         (["benchmark", "--out", tmp_path / "bench", "--targets", "nan"], "must be finite"),

@@ -30,6 +30,24 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
     return frame
 
 
+def check_folder(path: str | os.PathLike) -> Path:
+    """Fail early if ``path`` exists but is not a folder (it would be an output folder)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{path}: exists and is not a folder")
+    return path
+
+
+def ensure_dir(path: str | os.PathLike) -> Path:
+    """Create the output folder ``path`` (and its parents) or fail with a one-line error."""
+    path = check_folder(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserInputError(f"{path}: cannot create the output folder ({err.strerror})") from None
+    return path
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work is done, if ``path`` cannot be written."""
     path = Path(path)

@@ -18,7 +18,7 @@ from matdesinne.analysis import figures
 from matdesinne.analysis.mit import find_transitions
 from matdesinne.data.datasets import check_finite, load_dataset
 from matdesinne.errors import UserInputError
-from matdesinne.io import atomic_path, read_csv, write_csv, write_json
+from matdesinne.io import atomic_path, ensure_dir, read_csv, write_csv, write_json
 from matdesinne.models.zoo import load_models
 from matdesinne.pipeline.design import design
 
@@ -80,11 +80,7 @@ def analyze(
     record = surrogate.training_
     data = load_dataset(record.get("data", "mos2")) if record.get("data") else None
     given = _candidates_from_files([Path(c) for c in candidates], space) if candidates else None  # fail early
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    out = ensure_dir(out)
     bar = tqdm(total=6, desc="analyze", unit="step", disable=None)
 
     if given is not None:

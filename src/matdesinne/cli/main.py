@@ -128,20 +128,16 @@ def cmd_structures(args) -> None:
     from matdesinne.models import EnsembleSurrogate, default_models_dir
     from matdesinne.validation import build_structures, write_structures
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UserInputError(f"{args.out}: exists and is not a folder")
     space = EnsembleSurrogate.load(args.models or default_models_dir()).space_
     frame = read_csv(args.candidates)
     atoms = build_structures(frame, space, str(args.candidates))
-    paths = write_structures(atoms, frame, args.out, args.format)
+    write_structures(atoms, frame, args.out, args.format)
     print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")
 
 
 def cmd_analyze(args) -> None:
     from matdesinne.analysis.report import analyze
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UserInputError(f"{args.out}: exists and is not a folder")
     result = analyze(args.out, args.models, args.targets, n=args.n, candidates=args.candidates,
                      seed=args.seed, mit_limit=args.mit_limit)
     for t, s in result["mit"].items():
@@ -151,10 +147,10 @@ def cmd_analyze(args) -> None:
 
 def cmd_benchmark(args) -> None:
     from matdesinne.evaluation.benchmark import run_benchmark, write_report
+    from matdesinne.io import check_folder
     from matdesinne.models import resolve_device
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UserInputError(f"{args.out}: exists and is not a folder")
+    check_folder(args.out)  # before minutes of work, not after
     result = run_benchmark(args.models, args.targets, n=args.n, seed=args.seed, tolerance=args.tolerance,
                            topk_targets=args.topk_targets, device=str(resolve_device(args.device)))
     command = "matdesinne " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else ""
@@ -166,8 +162,6 @@ def cmd_benchmark(args) -> None:
 def cmd_train(args) -> None:
     from matdesinne.models.train import train_models
 
-    if args.out.exists() and not args.out.is_dir():
-        raise UserInputError(f"{args.out}: exists and is not a folder")
     kinds = ["surrogate", *GENERATORS] if args.model == "all" else [args.model]
     records = train_models(
         data=args.data, x=args.x, y=args.y, kinds=kinds, out=args.out, epochs=args.epochs,

@@ -258,13 +258,9 @@ def plot(result: dict, path: str | os.PathLike) -> None:
 
 def write_report(result: dict, out: str | os.PathLike, command: str = "") -> list[Path]:
     """Write benchmark.json, benchmark.md and benchmark.png into ``out`` (each atomically)."""
-    from matdesinne.io import atomic_path, write_json
+    from matdesinne.io import atomic_path, ensure_dir, write_json
 
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    out = ensure_dir(out)
     paths = [out / "benchmark.json", out / "benchmark.md", out / "benchmark.png"]
     write_json(result, paths[0])
     with atomic_path(paths[1]) as tmp:

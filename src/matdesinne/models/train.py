@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from matdesinne.data.datasets import load_dataset, split_indices
 from matdesinne.errors import UserInputError
+from matdesinne.io import ensure_dir
 from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS
 
@@ -61,11 +61,7 @@ def train_models(
         raise UserInputError(f"--augment must be 0 or more, got {augment}")
     dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper)
     train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot create the models folder ({err.strerror})") from None
+    out = ensure_dir(out)
     split = {
         "seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
         "n_train": len(train), "n_val": len(val), "n_test": len(test),

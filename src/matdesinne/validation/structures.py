@@ -95,15 +95,11 @@ def write_structures(atoms: list[Atoms], frame: pd.DataFrame, out: str | os.Path
     parameters and the field to files. Returns the written paths."""
     from ase.io import write
 
-    from matdesinne.io import atomic_path, write_csv
+    from matdesinne.io import atomic_path, ensure_dir, write_csv
 
     if fmt not in FORMATS:
         raise UserInputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot create the output folder ({err.strerror})") from None
+    out = ensure_dir(out)
     index = frame.copy()
     paths = []
     if fmt == "extxyz":
