@@ -70,3 +70,12 @@ def test_finder_needs_a_floored_property(tiny_models):
     with pytest.raises(UserInputError, match="unknown parameter"):
         find_transitions(np.full((3, 3), 0.5), sur, 0.5, parameters=["nope"])
     assert find_transitions(np.empty((0, 3)), sur, 0.5).pairs.empty
+
+
+def test_strain_means_signed_and_absolute():
+    from matdesinne.analysis.figures import strain
+
+    space = load_dataset("mos2").space
+    x = np.array([[3.16 * 1.1, 3.16 * 0.9, 12.3, 90, 90, 120, 0.0]])
+    assert strain(space, x, ["a", "b", "c"])[0] == pytest.approx(0.0, abs=1e-9)
+    assert strain(space, x, ["a", "b", "c"], absolute=True)[0] == pytest.approx(20 / 3)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from matdesinne.data.design_space import DesignSpace
+from matdesinne.plotting import pyplot, save_png
 
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 METAL, INSULATOR, DATA = "#D55E00", "#0072B2", "#999999"
@@ -25,20 +26,13 @@ STRAIN_GROUPS = {
 }
 
 
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def strain(space: DesignSpace, x: np.ndarray, names: list[str]) -> np.ndarray:
-    """Mean strain (%) of the named parameters relative to their equilibrium values, shape (n,)."""
+def strain(space: DesignSpace, x: np.ndarray, names: list[str], absolute: bool = False) -> np.ndarray:
+    """Mean strain (%) of the named parameters relative to their equilibrium values, shape (n,);
+    with ``absolute``, the mean of each parameter's absolute strain."""
     cols = [space.names.index(n) for n in names]
     eq = np.array([space.parameter(n).equilibrium for n in names])
-    return (100.0 * (x[:, cols] - eq) / eq).mean(1)
+    each = 100.0 * (x[:, cols] - eq) / eq
+    return (np.abs(each) if absolute else each).mean(1)
 
 
 def embed(x: np.ndarray, space: DesignSpace, seed: int) -> np.ndarray:
@@ -65,8 +59,7 @@ def fig_dataset(space: DesignSpace, y: np.ndarray, embedding: np.ndarray, y_embe
     ax1.set_title(f"UMAP of the design space ({len(embedding)} rows)", fontsize=10)
     ax1.set_xticks([]), ax1.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     caption = f"Distribution of {prop.name} in the training data{share}, and a seeded UMAP of the design space coloured by {prop.name}."
     return caption
 
@@ -105,8 +98,7 @@ def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, gen
         axes.flat[0].legend(title="target", fontsize=8)
         caption = "Per-parameter distributions: training rows near each target (filled) against generated candidates (lines)."
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     return caption
 
 
@@ -124,18 +116,13 @@ def fig_strain(space: DesignSpace, generated: dict, path) -> str | None:
             x = generated[t]
             if len(x) == 0:
                 continue
-            s = strain(space, x, groups[group]) if not absolute else np.abs(
-                100.0 * (x[:, [space.names.index(n) for n in groups[group]]]
-                         - np.array([space.parameter(n).equilibrium for n in groups[group]]))
-                / np.array([space.parameter(n).equilibrium for n in groups[group]])).mean(1)
-            ax.hist(s, bins=40, histtype="step", lw=1.5, density=True, color=TARGET_COLOURS[i % len(TARGET_COLOURS)],
+            ax.hist(strain(space, x, groups[group], absolute), bins=40, histtype="step", lw=1.5, density=True, color=TARGET_COLOURS[i % len(TARGET_COLOURS)],
                     label=f"{space.property.name} = {t:g} {space.property.unit}")
         ax.set_xlabel(("average absolute " if absolute else "average ") + f"{group} strain (%)")
         ax.set_ylabel("density")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     return "Distributions of average tensile/compressive and shear strain of the generated candidates, signed (top) and absolute (bottom)."
 
 
@@ -150,7 +137,6 @@ def fig_mit(embeddings: dict, path, unit: str) -> str:
         ax.set_xticks([]), ax.set_yticks([])
         ax.legend(markerscale=4, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(fig, path)
     return ("UMAP of metallic candidates together with candidates at each nonzero target. Regions where "
             "both colours mix are where a small change of design flips metal and insulator.")

@@ -29,6 +29,7 @@ from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEval
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, normalized, novelty
 from matdesinne.models.zoo import load_models
 from matdesinne.pipeline.design import design, downselect, generator_of
+from matdesinne.plotting import pyplot, save_png
 
 #: The paper's Table 1 rows, in its order, then the lookup baseline.
 METHODS = ("mdn", "cvae", "inn", "cinn", "matdesinne-inn", "matdesinne-cinn")
@@ -222,11 +223,7 @@ TOPK_LABELS = tuple(f"T={k}" for k in TOPK)
 
 def plot(result: dict, path: str | os.PathLike) -> None:
     """Bar charts: MAE under the surrogate (circular) and under the gp evaluator (honest)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     targets = result["settings"]["targets"]
     methods = [*METHODS, LOOKUP]
     # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -252,8 +249,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
     axes[0].set_ylabel("mean absolute error (eV)")
     axes[1].legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def write_report(result: dict, out: str | os.PathLike, command: str = "") -> list[Path]:
@@ -265,7 +261,5 @@ def write_report(result: dict, out: str | os.PathLike, command: str = "") -> lis
     write_json(result, paths[0])
     with atomic_path(paths[1]) as tmp:
         tmp.write_text(to_markdown(result, command))
-    with atomic_path(paths[2]) as tmp:
-        plot(result, tmp.with_suffix(".png"))
-        tmp.with_suffix(".png").replace(tmp)
+    plot(result, paths[2])
     return paths
