@@ -27,7 +27,7 @@ from datetime import date
 import numpy as np
 
 from matdesinne.data import load_dataset, split_indices
-from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator
+from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation import forward_metrics
 from matdesinne.models import EnsembleSurrogate, load_models
 from matdesinne.pipeline import design
@@ -77,13 +77,8 @@ def main(argv=None) -> int:
     print("| evaluator | all | " + " | ".join(f"within ±0.1 of {t:g}" for t in args.targets) + " |")
     print("|---|---|" + "---|" * len(args.targets))
     for name, evaluate in evaluators.items():
-        err = np.abs(evaluate(data.x[test]) - data.y[test])
-        info = {"mae_test": float(err.mean())}
-        for t in args.targets:
-            near = np.abs(data.y[test] - t) <= 0.1
-            info[f"mae_test_near_{t:g}"] = float(err[near].mean()) if near.any() else None
-        evaluator_info[name] = info
-        print(f"| {name} | {info['mae_test']:.4f} | " + " | ".join(fmt(info[f'mae_test_near_{t:g}']) for t in args.targets) + " |")
+        info = evaluator_info[name] = held_out_report(evaluate, data.x[test], data.y[test], args.targets)
+        print(f"| {name} | {info['mae']:.4f} | " + " | ".join(fmt(v["mae"]) for v in info["near"].values()) + " |")
     print()
 
     design(models, args.targets[0], n=min(args.n, 1000), seed=99)  # warm-up: first-call overheads

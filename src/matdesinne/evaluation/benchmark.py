@@ -92,7 +92,8 @@ def run_benchmark(
         evaluators[ev.name] = ev.fit(x_train, y_train, space)
         bar.update()
     primary = "gp"
-    ev_reports = {name: held_out_report(ev, data.x[test], data.y[test], targets) for name, ev in evaluators.items()}
+    ev_reports = {name: {"name": name, "family": ev.family, **held_out_report(ev.predict, data.x[test], data.y[test], targets)}
+                  for name, ev in evaluators.items()}
 
     def scores(x: np.ndarray, target: float) -> dict:
         return {name: (float(np.abs(ev.predict(x) - target).mean()) if len(x) else None) for name, ev in evaluators.items()}
