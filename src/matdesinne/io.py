@@ -95,3 +95,17 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 def write_json(data: dict, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    """Read a JSON object, turning every failure into a one-line ``UserInputError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UserInputError(f"{path}: cannot be read as JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a JSON object")
+    return data

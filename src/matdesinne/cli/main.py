@@ -1,4 +1,4 @@
-"""``matdesinne`` command line: train, design, predict, benchmark, analyze, structures.
+"""``matdesinne`` command line: train, design, predict, benchmark, analyze, structures, validate, calibrate.
 
 Every user mistake ends as one line on stderr and exit code 2, before any output file is
 touched; outputs are written to a temporary file and renamed into place.
@@ -35,6 +35,11 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = _positive_int(text) if text.strip() not in ("0", "+0", "-0") else 0
     return value
 
 
@@ -112,6 +117,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=Path, help="models folder whose design space the rows belong to (default: shipped MoS2)")
     p.add_argument("--out", type=Path, required=True, help="folder for the structures and index.csv")
 
+    dft = dict(default="standard", metavar="standard|fast|FILE.json",
+               help="DFT settings: a preset or a JSON file of settings (default: standard)")
+    cluster = [("--scheduler", dict(metavar="ADDRESS", help="run on an existing Dask cluster, e.g. tcp://host:8786 "
+                                                            "(default: a local cluster)")),
+               ("--workers", dict(type=_positive_int, help="local cluster size, one single-threaded worker each "
+                                                           "(default: one per core)"))]
+    p = sub.add_parser("validate", help="DFT band gaps (GPAW) of candidates; resumable, parallel on Dask")
+    p.add_argument("candidates", type=Path, help="CSV with the design-parameter columns, e.g. from `design`")
+    p.add_argument("--out", type=Path, required=True, help="results database (.db); results.csv etc. are written beside it")
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument("--limit", type=_positive_int, help="validate the first N candidates")
+    pick.add_argument("--sample", type=_positive_int, help="validate N candidates drawn at random (see --seed)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default: 0)")
+    p.add_argument("--settings", **dft)
+    p.add_argument("--calibration", metavar="FILE|none",
+                   help="calibration from `matdesinne calibrate` (default: the models folder's "
+                        "calibration-<settings>.json if there is one; none: raw gaps clipped at 0)")
+    p.add_argument("--models", type=Path, help="models folder: design space and surrogate (default: shipped MoS2)")
+    for flag, kw in cluster:
+        p.add_argument(flag, **kw)
+    p.add_argument("--retry-failed", action="store_true", help="recompute candidates recorded as failed")
+    p.add_argument("--force", action="store_true",
+                   help="discard an existing --out made for another design space or other settings")
+
+    p = sub.add_parser("calibrate", help="fit the DFT gap correction on dataset rows and judge it on others")
+    p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file whose last column is the gap")
+    p.add_argument("--rows", type=_positive_int, default=24, help="dataset rows to fit on (default: 24)")
+    p.add_argument("--holdout", type=_count, default=40, help="other dataset rows to judge the fit on (default: 40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the row draw (default: 0)")
+    p.add_argument("--settings", **dft)
+    p.add_argument("--out", type=Path, required=True, help="calibration JSON to write")
+    p.add_argument("--store", type=Path, help="DFT results database; its .csv and .png figure go beside it (default: the --out path with .db)")
+    for flag, kw in cluster:
+        p.add_argument(flag, **kw)
+    p.add_argument("--force", action="store_true", help="discard an existing --store made with other settings")
+
     p = sub.add_parser("analyze", help="figures, metal-insulator transitions and an HTML report")
     p.add_argument("--targets", type=_finite_float, nargs="+", default=[0.0, 0.5, 1.0], help="targets to generate (default: 0 0.5 1.0)")
     p.add_argument("--n", type=_positive_int, default=10000, help="samples per target (default: 10000)")
@@ -133,6 +174,62 @@ def cmd_structures(args) -> None:
     atoms = build_structures(frame, space, str(args.candidates))
     write_structures(atoms, frame, args.out, args.format)
     print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")
+
+
+def _require_dft() -> None:
+    """One line, not a traceback, when the optional DFT extra is missing."""
+    import importlib.util
+
+    missing = [m for m in ("gpaw", "distributed") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserInputError(f"DFT needs the optional extra ({', '.join(missing)} not installed): run `make dft`, "
+                             "or install the system packages listed in the README and `pip install -e .[dft]`")
+
+
+def cmd_validate(args) -> None:
+    from matdesinne.io import read_csv
+    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.validation.calibration import Calibration, shipped_calibration
+    from matdesinne.validation.dft import resolve_settings
+    from matdesinne.validation.runner import select_rows, validate
+
+    _require_dft()
+    models_dir = args.models or default_models_dir()
+    surrogate = EnsembleSurrogate.load(models_dir)
+    settings = resolve_settings(args.settings)
+    if args.calibration is None:
+        default = shipped_calibration(models_dir, settings.name)
+        calibration = Calibration.load(default) if default.is_file() else None
+    elif args.calibration == "none":
+        calibration = None
+    else:
+        calibration = Calibration.load(args.calibration)
+    frame = read_csv(args.candidates)
+    rows = select_rows(len(frame), args.limit, args.sample, args.seed)
+    try:
+        run = validate(frame, surrogate.space_, args.out, settings=settings, calibration=calibration, rows=rows,
+                       scheduler=args.scheduler, workers=args.workers, force=args.force,
+                       retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
+                       source=str(args.candidates), echo=print)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished results are kept in {args.out}; run the same command again to resume",
+              file=sys.stderr)
+        raise
+    print("wrote " + ", ".join(map(str, run.paths)))
+
+
+def cmd_calibrate(args) -> None:
+    from matdesinne.validation.runner import calibrate
+
+    _require_dft()
+    try:
+        calibration = calibrate(args.out, data=args.data, rows=args.rows, holdout=args.holdout, seed=args.seed, settings=args.settings,
+                  store=args.store, scheduler=args.scheduler, workers=args.workers, force=args.force, echo=print)
+    except KeyboardInterrupt:
+        print("interrupted: finished DFT results are kept; run the same command again to resume", file=sys.stderr)
+        raise
+    store = args.store or args.out.with_suffix(".db")
+    print(f"wrote {calibration.source}, and {store}, {store.with_suffix('.csv')}, {store.with_suffix('.png')}")
 
 
 def cmd_analyze(args) -> None:
@@ -224,7 +321,8 @@ def cmd_predict(args) -> None:
 
 
 COMMANDS = {"train": cmd_train, "design": cmd_design, "predict": cmd_predict, "benchmark": cmd_benchmark,
-            "analyze": cmd_analyze, "structures": cmd_structures}
+            "analyze": cmd_analyze, "structures": cmd_structures, "validate": cmd_validate,
+            "calibrate": cmd_calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def register_builder(space_name: str, builder: Builder) -> None:
 
 def build_mos2(row: Mapping[str, float]) -> Atoms:
     """Monolayer 1H-MoS2 from lattice parameters (Å, degrees) and a field along z (V/Å)."""
-    cellpar = [row[k] for k in ("a", "b", "c", "alpha", "beta", "gamma")]
+    cellpar = [float(row[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma")]
     try:
         cell = cellpar_to_cell(cellpar)
     except (AssertionError, ValueError):  # ASE asserts on angles no cell can have
@@ -53,6 +53,7 @@ def build_mos2(row: Mapping[str, float]) -> Atoms:
     atoms = Atoms("MoS2", scaled_positions=list(MOS2_FRACTIONAL.values()), cell=cell, pbc=True)
     atoms.info.update({k: float(row[k]) for k in ("a", "b", "c", "alpha", "beta", "gamma")})
     atoms.info["efield"] = float(row["efield"])  # V/Å along z; applied by the calculator
+    atoms.info["layer"] = True  # a monolayer: vacuum along c, computed as a slab
     return atoms
 
 
@@ -68,9 +69,9 @@ def builder_for(space: DesignSpace) -> Builder:
     return BUILDERS[space.name]
 
 
-def build_structures(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates") -> list[Atoms]:
-    """One ``Atoms`` per row of ``frame``, which must hold the design columns, all inside the
-    design space (the region the builder is valid for)."""
+def check_in_range(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates") -> np.ndarray:
+    """The design columns of ``frame`` as an array, after checking that every row lies inside
+    the design space (the region the structure builder is valid for)."""
     from matdesinne.data.datasets import check_finite
 
     x = check_finite(frame, space.names, source)
@@ -82,6 +83,13 @@ def build_structures(frame: pd.DataFrame, space: DesignSpace, source: str = "can
             f"{source}: {int(outside.sum())} row(s) lie outside the structure builder's valid range, "
             f"the first on data row {row + 1} ({', '.join(bad)})"
         )
+    return x
+
+
+def build_structures(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates") -> list[Atoms]:
+    """One ``Atoms`` per row of ``frame``, which must hold the design columns, all inside the
+    design space (the region the builder is valid for)."""
+    x = check_in_range(frame, space, source)
     build = builder_for(space)
     return [build(dict(zip(space.names, values))) for values in x]
 

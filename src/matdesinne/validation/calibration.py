@@ -1,0 +1,133 @@
+"""Calibrating raw DFT gaps against a dataset's published gaps: ``gap = max(0, raw − offset)``.
+
+Raw PBE eigenvalue gaps (CBM − VBM on the k-mesh) of MoS2 sit an almost constant amount
+above the published gaps, which look like gaps read from a smeared density of states. The
+offset is not a constant of this code: :func:`fit_offset` fits it on dataset rows computed
+with the same settings, and a :class:`Calibration` keeps it with its residuals and its
+error on held-out rows, so anyone can see how well it transfers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from matdesinne.errors import UserInputError
+
+CALIBRATION_FORMAT = "matdesinne-dft-calibration"
+
+
+def offset_loss(offset: float, raw: np.ndarray, published: np.ndarray) -> float:
+    """Mean absolute error of ``max(0, raw − offset)`` against ``published`` (eV)."""
+    return float(np.mean(np.abs(np.maximum(0.0, raw - offset) - published)))
+
+
+def fit_offset(raw: np.ndarray, published: np.ndarray) -> float:
+    """The offset (eV) minimising the MAE of ``max(0, raw − offset)`` against ``published``.
+
+    The loss is piecewise linear in the offset with kinks at ``raw − published`` and
+    ``raw``, so its minimum lies on one of them: evaluating them all is exact. Ties go to
+    the smallest offset.
+    """
+    raw, published = np.asarray(raw, float), np.asarray(published, float)
+    if raw.shape != published.shape or raw.size == 0:
+        raise UserInputError("calibration needs at least one row with both a raw and a published gap")
+    kinks = np.unique(np.concatenate([raw - published, raw]))
+    losses = np.array([offset_loss(o, raw, published) for o in kinks])
+    return float(kinks[np.flatnonzero(losses <= losses.min() + 1e-12)[0]])
+
+
+def agreement(pred: np.ndarray, published: np.ndarray) -> float:
+    """Fraction of rows on the same side of the metal/insulator line (gap > 0 or not)."""
+    return float(np.mean((np.asarray(pred) > 0) == (np.asarray(published) > 0)))
+
+
+def rows_report(rows: np.ndarray, raw: np.ndarray, published: np.ndarray, offset: float) -> dict:
+    """Per-row published/raw/calibrated gaps and residuals, with their MAE and agreement."""
+    calibrated = np.maximum(0.0, raw - offset)
+    return {
+        "rows": [int(r) for r in rows], "published": published.tolist(), "raw": raw.tolist(),
+        "calibrated": calibrated.tolist(), "residuals": (calibrated - published).tolist(),
+        "mae": float(np.mean(np.abs(calibrated - published))) if len(rows) else None,
+        "zero_nonzero_agreement": agreement(calibrated, published) if len(rows) else None,
+    }
+
+
+@dataclass
+class Calibration:
+    """``gap = max(0, raw − offset_)`` for one design space at one set of DFT settings.
+
+    ``fit`` and ``holdout`` are :func:`rows_report` dicts (dataset rows used to fit the
+    offset, and other rows that judge it); ``failed`` lists rows whose DFT failed.
+    """
+
+    offset: float
+    space: str
+    settings: dict
+    fit: dict
+    holdout: dict
+    seed: int = 0
+    failed: list = field(default_factory=list)
+    source: str = ""  # where it was loaded from, for messages
+
+    def apply(self, raw) -> np.ndarray:
+        raw = np.asarray(raw, dtype=np.float64)
+        return np.where(np.isfinite(raw), np.maximum(0.0, raw - self.offset), np.nan)
+
+    def check_applies(self, space, settings) -> None:
+        """Refuse to correct gaps of another design space or computed at other settings."""
+        where = self.source or "the calibration"
+        if self.space != space.name:
+            raise UserInputError(f"{where} was fitted for design space {self.space!r}, not {space.name!r}")
+        if self.settings != settings.to_dict():
+            raise UserInputError(f"{where} was fitted at DFT settings {self.settings.get('name')!r} "
+                                 f"({self.settings}), not {settings.name!r}; calibrate at these settings first")
+
+    def summary(self) -> dict:
+        return {"offset": self.offset, "source": self.source, "fit_rows": len(self.fit["rows"]),
+                "fit_mae": self.fit["mae"], "holdout_rows": len(self.holdout["rows"]),
+                "holdout_mae": self.holdout["mae"], "holdout_agreement": self.holdout["zero_nonzero_agreement"]}
+
+    def describe(self) -> str:
+        s = self.summary()
+        held = (f"; on {s['holdout_rows']} held-out rows MAE {s['holdout_mae']:.3f} eV, "
+                f"{100 * s['holdout_agreement']:.0f}% zero/nonzero agreement") if s["holdout_rows"] else ""
+        return (f"gap = max(0, raw - {self.offset:.3f} eV) from {self.source or 'memory'} "
+                f"(fitted on {s['fit_rows']} dataset rows, MAE {s['fit_mae']:.3f} eV{held})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return {"format": CALIBRATION_FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "") -> "Calibration":
+        if d.get("format") != CALIBRATION_FORMAT:
+            raise UserInputError(f"{source or 'calibration'}: not a matdesinne DFT calibration file")
+        try:
+            return cls(offset=float(d["offset"]), space=str(d["space"]), settings=dict(d["settings"]),
+                       fit=dict(d["fit"]), holdout=dict(d["holdout"]), seed=int(d.get("seed", 0)),
+                       failed=list(d.get("failed", [])), source=source)
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserInputError(f"{source or 'calibration'}: damaged calibration file ({err!r})") from None
+
+    def save(self, path: str | os.PathLike) -> None:
+        from matdesinne.io import write_json
+
+        write_json(self.to_dict(), path)
+        self.source = str(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Calibration":
+        from matdesinne.io import read_json
+
+        return cls.from_dict(read_json(path), str(path))
+
+
+def shipped_calibration(models_dir: str | os.PathLike, settings_name: str) -> Path:
+    """Where a models folder keeps the calibration of its design space at named settings."""
+    return Path(models_dir) / f"calibration-{settings_name}.json"

@@ -1,0 +1,67 @@
+"""The GPAW engine, with real calculations at tiny settings (no mocks): a gap, and failures
+that come back as recorded reasons instead of exceptions."""
+
+import math
+
+import pytest
+
+from matdesinne.errors import UserInputError
+from matdesinne.validation import build_mos2
+from matdesinne.validation.dft import PRESETS, DFTSettings, compute_gap, prepare, resolve_settings
+
+#: A few seconds per structure on one core; good enough to tell a semiconductor from a metal.
+TINY = DFTSettings("tiny", cutoff=200.0, kpoints=3)
+EQUILIBRIUM = {"a": 3.16, "b": 3.16, "c": 12.30, "alpha": 90.0, "beta": 90.0, "gamma": 120.0, "efield": 0.0}
+
+
+def test_equilibrium_mos2_is_a_semiconductor():
+    # PBE puts monolayer MoS2's direct gap at K near 1.7 eV; a Γ-centred 3x3 mesh contains K.
+    result = compute_gap(build_mos2(EQUILIBRIUM), TINY.to_dict())
+    assert result["status"] == "ok", result["error"]
+    assert 1.4 < result["dft_gap_raw"] < 2.0
+    assert result["seconds"] > 0 and result["versions"]["gpaw"]
+
+
+def test_compressed_mos2_closes_its_gap():
+    # 20 % in-plane compression with c stretched makes the data's metallic corner (gap 0).
+    strained = {**EQUILIBRIUM, "a": 2.6, "b": 2.6, "c": 14.5}
+    result = compute_gap(build_mos2(strained), TINY.to_dict())
+    assert result["status"] == "ok" and result["dft_gap_raw"] < 0.3
+
+
+def test_a_layer_is_computed_as_a_slab_with_the_field_along_z():
+    atoms, kwargs = prepare(build_mos2({**EQUILIBRIUM, "alpha": 95.0, "efield": 0.4}), TINY)
+    assert list(atoms.pbc) == [True, True, False]
+    assert atoms.cell[2, 0] == 0 and atoms.cell[2, 1] == 0
+    assert kwargs["kpts"]["size"] == (3, 3, 1) and kwargs["poissonsolver"] == {"dipolelayer": "xy"}
+    assert kwargs["external"].todict()["strength"] == pytest.approx(0.4)
+    # The sheared layer keeps its Cartesian geometry.
+    assert atoms.get_distance(1, 2) == pytest.approx(build_mos2({**EQUILIBRIUM, "alpha": 95.0}).get_distance(1, 2))
+
+
+def test_unconverged_scf_is_a_failed_result_with_its_reason():
+    result = compute_gap(build_mos2(EQUILIBRIUM), {**TINY.to_dict(), "maxiter": 2})
+    assert result["status"] == "failed" and math.isnan(result["dft_gap_raw"])
+    assert result["error"] == "KohnShamConvergenceError: SCF not converged within 2 iterations"
+
+
+def test_overlapping_atoms_are_a_failed_result():
+    atoms = build_mos2(EQUILIBRIUM)
+    atoms.positions[1] = atoms.positions[0]
+    result = compute_gap(atoms, TINY.to_dict())
+    assert result["status"] == "failed" and "too close" in result["error"]
+
+
+def test_settings_presets_files_and_bad_values(tmp_path):
+    assert resolve_settings("fast") is PRESETS["fast"]
+    path = tmp_path / "s.json"
+    path.write_text('{"name": "mine", "cutoff": 250, "kpoints": 4}')
+    assert resolve_settings(str(path)) == DFTSettings("mine", cutoff=250.0, kpoints=4)
+    with pytest.raises(UserInputError, match="unknown DFT settings"):
+        resolve_settings("slow")
+    with pytest.raises(UserInputError, match="unknown DFT setting.*ecut"):
+        DFTSettings.from_dict({"ecut": 300})
+    with pytest.raises(UserInputError, match="must be positive"):
+        DFTSettings.from_dict({"kpoints": 0})
+    with pytest.raises(UserInputError, match="bad DFT setting"):
+        DFTSettings.from_dict({"cutoff": "lots"})

@@ -1,0 +1,55 @@
+"""Validation summary and figure from a results table."""
+
+import numpy as np
+import pytest
+
+from matdesinne.data import load_dataset
+from matdesinne.validation.report import plot_validation, results_frame, summarize, to_text
+
+
+def records():
+    rows = [(0, 0.0, 0.0, 0.2, "ok"), (1, 0.0, 0.01, -0.5, "ok"),  # target 0: one gapped by DFT
+            (2, 1.0, 1.0, 1.3, "ok"), (3, 1.0, 0.98, 0.1, "ok"), (4, 1.0, 1.0, np.nan, "failed")]
+    return [{"candidate": i, "inputs": {n: 1.0 for n in load_dataset("mos2").space.names}, "target": t, "pred": p,
+             "dft_gap_raw": raw, "status": s, "error": "" if s == "ok" else "boom", "seconds": 2.0}
+            for i, t, p, raw, s in rows]
+
+
+def test_results_frame_columns_and_calibration():
+    space = load_dataset("mos2").space
+
+    class Offset:
+        def apply(self, raw):
+            return np.where(np.isfinite(raw), np.maximum(0, np.asarray(raw) - 0.2), np.nan)
+
+    frame = results_frame(records(), space, Offset())
+    assert list(frame.columns) == ["candidate", *space.names, "target", "band_gap_pred", "dft_gap_raw", "dft_gap",
+                                   "status", "error", "seconds"]
+    np.testing.assert_allclose(frame["dft_gap"], [0.0, 0.0, 1.1, 0.0, np.nan])
+    uncalibrated = results_frame(records(), space)
+    np.testing.assert_allclose(uncalibrated["dft_gap"], [0.2, 0.0, 1.3, 0.1, np.nan])
+
+
+def test_summary_counts_errors_and_wrong_sides(tmp_path):
+    space = load_dataset("mos2").space
+    frame = results_frame(records(), space)
+    s = summarize(frame, space)
+    t0, t1 = s["by_target"]["0"], s["by_target"]["1"]
+    assert (s["n"], s["ok"], s["failed"]) == (5, 4, 1)
+    assert t0["dft_mae_vs_target"] == pytest.approx(0.1) and (t0["wrong_side"], t0["ok"]) == (1, 2)
+    assert t1["dft_mae_vs_target"] == pytest.approx((0.3 + 0.9) / 2) and t1["wrong_side"] == 0 and t1["failed"] == 1
+    assert t1["surrogate_mae_vs_dft"] == pytest.approx((0.3 + 0.88) / 2)
+    assert "1/2" in to_text(s, space)
+    plot_validation(frame, s, space, tmp_path / "v.png")
+    assert (tmp_path / "v.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_without_targets(tmp_path):
+    space = load_dataset("mos2").space
+    frame = results_frame(records(), space).assign(target=np.nan)
+    s = summarize(frame, space)
+    assert list(s["by_target"]) == ["all"] and "wrong_side" not in s["by_target"]["all"]
+    assert s["by_target"]["all"]["ok"] == 4
+    assert to_text(s, space).splitlines()[1].split()[0] == "all"
+    plot_validation(frame, s, space, tmp_path / "v.png")
+    assert (tmp_path / "v.png").stat().st_size > 1000
