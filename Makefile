@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TARGET ?= 1.0
 
-.PHONY: run test dft calibration models analyze benchmark benchmark-core clean
+.PHONY: run test dft validate calibration models analyze benchmark benchmark-core clean
 GPAW_BUILD := GPAW_CONFIG=$(CURDIR)/tools/gpaw-siteconfig.py
 
 # torch==2.13.0 goes in first, alone: a later unpinned resolve would fetch CUDA wheels.
@@ -40,6 +40,11 @@ test: $(VENV)/.installed-test
 
 ## DFT validation stack: system packages, GPAW (built here), its PAW setups, Dask.
 dft: $(VENV)/.installed-dft
+
+## Check 10 of the `make run` candidates with DFT (GPAW): ~1 min on 2 cores -> out/results.*
+validate: $(VENV)/.installed-dft
+	@test -f out/candidates.csv || $(MAKE) run
+	$(BIN)/matdesinne validate out/candidates.csv --sample 10 --out out/results.db
 
 ## Refit the shipped DFT gap calibrations (standard ~6 min, fast ~3 min on 2 cores).
 calibration: $(VENV)/.installed-dft

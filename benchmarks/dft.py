@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     frame.to_csv(args.out / "candidates.csv", index=False)
     print(f"{len(frame)} candidates ({args.per_target} per target) -> {args.out / 'candidates.csv'}")
     run = validate(frame, models.space, args.out / "results.db", settings=settings, calibration=calibration,
-                   workers=args.workers, echo=print)
+                   workers=args.workers, echo=lambda line: print(line, flush=True))
     summary = {**run.summary, "cpu_count": os.cpu_count(),
                "paper_figure_3": {"mae": 0.1, "gapped_at_zero": 0.03, "metallic_at_nonzero": "< 0.02"}}
     (args.out / "benchmark.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -176,6 +176,10 @@ def cmd_structures(args) -> None:
     print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress lines of long runs reach a log file as they happen
+
+
 def _require_dft() -> None:
     """One line, not a traceback, when the optional DFT extra is missing."""
     import importlib.util
@@ -210,7 +214,7 @@ def cmd_validate(args) -> None:
         run = validate(frame, surrogate.space_, args.out, settings=settings, calibration=calibration, rows=rows,
                        scheduler=args.scheduler, workers=args.workers, force=args.force,
                        retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
-                       source=str(args.candidates), echo=print)
+                       source=str(args.candidates), echo=_say)
     except KeyboardInterrupt:
         print(f"interrupted: finished results are kept in {args.out}; run the same command again to resume",
               file=sys.stderr)
@@ -224,7 +228,7 @@ def cmd_calibrate(args) -> None:
     _require_dft()
     try:
         calibration = calibrate(args.out, data=args.data, rows=args.rows, holdout=args.holdout, seed=args.seed, settings=args.settings,
-                  store=args.store, scheduler=args.scheduler, workers=args.workers, force=args.force, echo=print)
+                  store=args.store, scheduler=args.scheduler, workers=args.workers, force=args.force, echo=_say)
     except KeyboardInterrupt:
         print("interrupted: finished DFT results are kept; run the same command again to resume", file=sys.stderr)
         raise

@@ -139,6 +139,7 @@ def validate(
         calibration.check_applies(space, settings)
     if scheduler is not None:
         check_scheduler(scheduler, workers)  # before any work, not after the resumed rows
+    build = builder_for(space)
     x = check_in_range(frame, space, source)
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=int)
     prop = space.property.name
@@ -173,7 +174,6 @@ def validate(
         records.append(record)
         write_csv(results_frame(records, space, calibration), csv_path)
 
-    build = builder_for(space)
     start = time.perf_counter()
     computed = 0
     with tqdm(total=len(wanted), initial=resumed, unit="structure", desc="DFT", disable=None if progress else True) as bar:
@@ -204,7 +204,7 @@ def validate(
                     bar.update()
                     if progress and bar.disable and computed % every == 0:  # no bar off a terminal: a line
                         rate = 60.0 * computed / (time.perf_counter() - start)
-                        echo(f"DFT: {bar.n}/{len(wanted)} done, {rate:.1f} structures per minute")
+                        echo(f"DFT: {len(wanted) - len(jobs) + computed}/{len(wanted)} done, {rate:.1f} structures per minute")
     elapsed = time.perf_counter() - start
 
     results = results_frame(records, space, calibration)
