@@ -159,6 +159,10 @@ def test_bad_input_gets_one_line(tmp_path, tiny_settings, capsys):
     outside = candidates(tmp_path, [{**EQ, "a": 5.0}], "outside.csv")
     assert main(["validate", str(outside), *base]) == 2
     assert "outside the structure builder's valid range" in one_line_error(capsys)
+    mixed = candidates(tmp_path, [DEGENERATE, {**EQ, "a": 5.0}], "mixed.csv")
+    assert main(["validate", str(mixed), "--out", str(tmp_path / "m.db"), "--settings", tiny_settings,
+                 "--limit", "1"]) == 0  # only the rows being validated must be in range
+    capsys.readouterr()
     assert main(["validate", str(good), *base, "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_line_error(capsys)
     assert main(["validate", str(good), "--out", str(tmp_path / "r.csv"), "--settings", tiny_settings]) == 2

@@ -59,3 +59,13 @@ def test_a_foreign_file_is_refused(tmp_path):
     sqlite3.connect(other).execute("create table t (x)").connection.commit()
     with pytest.raises(UserInputError, match="not a"):
         ResultStore(other, identity())
+
+
+def test_another_design_space_is_refused(tmp_path):
+    from conftest import synth_space
+
+    path = tmp_path / "r.db"
+    ResultStore(path, identity()).add(record(0), None)
+    other = {"design_space": synth_space().to_dict(), "settings": PRESETS["standard"].to_dict()}
+    with pytest.raises(UserInputError, match="design space 'mos2'.*not design space 'synthetic'"):
+        ResultStore(path, other)

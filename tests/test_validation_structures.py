@@ -85,3 +85,14 @@ def test_structures_cli(tmp_path, capsys):
     assert main(["structures", str(bad), "--out", str(tmp_path / "st2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown column" in err[0] and not (tmp_path / "st2").exists()
+
+
+def test_csv_round_off_at_a_bound_is_on_the_bound():
+    space = load_dataset("mos2").space
+    high = space.parameter("b").high
+    # A candidate localized exactly onto a bound, then written with 7 significant digits.
+    rounded = float(f"{high * (1 + 4e-8):.7g}")
+    atoms = build_structures(pd.DataFrame([{**EQUILIBRIUM, "b": max(rounded, high + 1e-7)}]), space)
+    assert atoms[0].cell.cellpar()[1] == pytest.approx(high)
+    with pytest.raises(UserInputError, match="outside"):
+        build_structures(pd.DataFrame([{**EQUILIBRIUM, "b": high + 1e-3}]), space)

@@ -79,10 +79,12 @@ class DesignSpace:
                 return p
         raise UserInputError(f"{name!r} is not a parameter of design space {self.name!r} (it has {', '.join(self.names)})")
 
-    def contains(self, x: np.ndarray) -> np.ndarray:
-        """Boolean mask, shape (n,): which rows of ``x`` (n, dim) lie inside the bounds."""
+    def contains(self, x: np.ndarray, tolerance: float = 0.0) -> np.ndarray:
+        """Boolean mask, shape (n,): which rows of ``x`` (n, dim) lie inside the bounds, each
+        widened by ``tolerance`` times the parameter's range."""
         x = np.asarray(x)
-        return np.all((x >= self.lows) & (x <= self.highs), axis=1)
+        slack = tolerance * (self.highs - self.lows)
+        return np.all((x >= self.lows - slack) & (x <= self.highs + slack), axis=1)
 
     def constrain(self, limits: Mapping[str, tuple[float, float]]) -> "DesignSpace":
         """A copy with some parameters' ranges narrowed, e.g. ``{"efield": (-0.5, 0.5)}``.

@@ -140,8 +140,8 @@ def validate(
     if scheduler is not None:
         check_scheduler(scheduler, workers)  # before any work, not after the resumed rows
     build = builder_for(space)
-    x = check_in_range(frame, space, source)
     rows = np.arange(len(frame)) if rows is None else np.asarray(rows, dtype=int)
+    x = check_in_range(frame, space, source, rows)
     prop = space.property.name
     target = _column(frame, "target", source)
     pred = _column(frame, f"{prop}_pred", source)

@@ -69,21 +69,29 @@ def builder_for(space: DesignSpace) -> Builder:
     return BUILDERS[space.name]
 
 
-def check_in_range(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates") -> np.ndarray:
-    """The design columns of ``frame`` as an array, after checking that every row lies inside
-    the design space (the region the structure builder is valid for)."""
+#: Values this close to a bound (as a fraction of the range) count as on it: a CSV written
+#: with 7 significant digits moves a candidate that sits exactly on a bound by ~1e-7.
+ROUND_OFF = 1e-6
+
+
+def check_in_range(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates",
+                   rows: np.ndarray | None = None) -> np.ndarray:
+    """The design columns of ``frame`` as an array (n, dim), clipped into the bounds, after
+    checking that ``rows`` (default: all) lie inside the design space, the region the
+    structure builder is valid for, up to CSV round-off."""
     from matdesinne.data.datasets import check_finite
 
     x = check_finite(frame, space.names, source)
-    outside = ~space.contains(x)
-    if outside.any():
-        row = int(np.flatnonzero(outside)[0])
+    rows = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=int)
+    outside = rows[~space.contains(x[rows], tolerance=ROUND_OFF)]
+    if outside.size:
+        row = int(outside[0])
         bad = [p.name for p, v in zip(space.parameters, x[row]) if not p.low <= v <= p.high]
         raise UserInputError(
-            f"{source}: {int(outside.sum())} row(s) lie outside the structure builder's valid range, "
+            f"{source}: {outside.size} row(s) lie outside the structure builder's valid range, "
             f"the first on data row {row + 1} ({', '.join(bad)})"
         )
-    return x
+    return np.clip(x, space.lows, space.highs)
 
 
 def build_structures(frame: pd.DataFrame, space: DesignSpace, source: str = "candidates") -> list[Atoms]:
