@@ -261,7 +261,12 @@ def cmd_benchmark(args) -> None:
 
 
 def cmd_train(args) -> None:
+    import logging
+
     from matdesinne.models.train import train_models
+
+    # Training progress: a bar on a terminal, else a log line every tenth of the epochs.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
     kinds = ["surrogate", *GENERATORS] if args.model == "all" else [args.model]
     records = train_models(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import math
 import os
 import time
@@ -21,6 +22,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
 
 from matdesinne import __version__
 from matdesinne.data.design_space import DesignSpace
@@ -271,6 +274,9 @@ def fit_module(
             best, best_epoch = score, epoch
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         bar.set_postfix(train=f"{total:.3g}", val=f"{score:.4g}", best=f"{best:.4g}")
+        if bar.disable and (epoch + 1) % max(1, epochs // 10) == 0:  # no bar off a terminal: a log line
+            log.info("%s: epoch %d/%d, validation %.4g, best %.4g (epoch %d), %.0f s", desc, epoch + 1, epochs,
+                     score, best, best_epoch + 1, time.perf_counter() - start)
         if epoch - best_epoch >= patience:
             break
     bar.close()
