@@ -27,7 +27,8 @@ STORE_VERSION = 1
 def design_key(values: Iterable[float]) -> str:
     """A stable identity for one design point: a hash of its values to 10 significant digits."""
     text = ",".join(f"{float(v):.10g}" for v in values)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
+    # The "d" keeps an all-digit digest a string: ASE refuses strings that read as numbers.
+    return "d" + hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def _mismatch(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
@@ -115,8 +116,10 @@ class ResultStore:
         ``inputs`` (parameter -> value), ``target``, ``pred``, ``status``, ``dft_gap_raw`` (eV),
         ``error``, ``seconds``, ``host`` and ``versions``.
         """
+        # Only values of our own making go in key-value pairs (ASE is strict about them);
+        # anything a user names, such as the settings, goes in data.
         kv = {"candidate": int(record["candidate"]), "key": record["key"], "status": record["status"],
-              "seconds": float(record["seconds"]), "settings": self.identity["settings"]["name"]}
+              "seconds": float(record["seconds"])}
         if math.isfinite(record["dft_gap_raw"]):
             kv["dft_gap_raw"] = float(record["dft_gap_raw"])
         if record["error"]:
