@@ -266,7 +266,7 @@ def calibrate(
     run = validate(dataset.frame(), dataset.space, store, settings=settings,
                    rows=np.concatenate([fit_rows, held_rows]), scheduler=scheduler, workers=workers, force=force,
                    source=f"dataset {data}", echo=echo, progress=progress, report=False)
-    ok = run.results[run.results["status"] == "ok"].set_index("candidate")
+    ok = run.results[run.results["status"] == "ok"].drop_duplicates("candidate", keep="last").set_index("candidate")
     prop = dataset.space.property.name
 
     def part(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
