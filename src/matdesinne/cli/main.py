@@ -28,19 +28,23 @@ class _Parser(argparse.ArgumentParser):
         raise UserInputError(f"{self.prog}: {message} (see --help)")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}" if minimum == 1
+                                         else f"must be {minimum} or more, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _count(text: str) -> int:
-    value = _positive_int(text) if text.strip() not in ("0", "+0", "-0") else 0
-    return value
+    return _whole_number(text, 0)
 
 
 def _finite_float(text: str) -> float:

@@ -21,9 +21,14 @@ from matdesinne.errors import UserInputError
 CALIBRATION_FORMAT = "matdesinne-dft-calibration"
 
 
+def corrected(raw, offset: float = 0.0) -> np.ndarray:
+    """``max(0, raw − offset)`` in eV; NaN (a failed calculation) stays NaN."""
+    return np.maximum(0.0, np.asarray(raw, dtype=np.float64) - offset)
+
+
 def offset_loss(offset: float, raw: np.ndarray, published: np.ndarray) -> float:
     """Mean absolute error of ``max(0, raw − offset)`` against ``published`` (eV)."""
-    return float(np.mean(np.abs(np.maximum(0.0, raw - offset) - published)))
+    return float(np.mean(np.abs(corrected(raw, offset) - published)))
 
 
 def fit_offset(raw: np.ndarray, published: np.ndarray) -> float:
@@ -48,7 +53,7 @@ def agreement(pred: np.ndarray, published: np.ndarray) -> float:
 
 def rows_report(rows: np.ndarray, raw: np.ndarray, published: np.ndarray, offset: float) -> dict:
     """Per-row published/raw/calibrated gaps and residuals, with their MAE and agreement."""
-    calibrated = np.maximum(0.0, raw - offset)
+    calibrated = corrected(raw, offset)
     return {
         "rows": [int(r) for r in rows], "published": published.tolist(), "raw": raw.tolist(),
         "calibrated": calibrated.tolist(), "residuals": (calibrated - published).tolist(),
@@ -75,8 +80,7 @@ class Calibration:
     source: str = ""  # where it was loaded from, for messages
 
     def apply(self, raw) -> np.ndarray:
-        raw = np.asarray(raw, dtype=np.float64)
-        return np.where(np.isfinite(raw), np.maximum(0.0, raw - self.offset), np.nan)
+        return corrected(raw, self.offset)
 
     def check_applies(self, space, settings) -> None:
         """Refuse to correct gaps of another design space or computed at other settings."""

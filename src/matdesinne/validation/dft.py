@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import socket
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 from ase import Atoms
@@ -44,12 +44,12 @@ class DFTSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "settings") -> "DFTSettings":
-        known = {f.name: f.type for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
+        defaults = asdict(cls())
+        unknown = sorted(set(d) - set(defaults))
         if unknown:
-            raise UserInputError(f"{source}: unknown DFT setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+            raise UserInputError(f"{source}: unknown DFT setting(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
         try:
-            settings = cls(**{k: type(getattr(cls(), k))(v) for k, v in d.items()})
+            settings = cls(**{k: type(defaults[k])(v) for k, v in d.items()})
         except (TypeError, ValueError) as err:
             raise UserInputError(f"{source}: bad DFT setting ({err})") from None
         if settings.cutoff <= 0 or settings.kpoints <= 0 or settings.smearing < 0 or settings.maxiter <= 0:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from matdesinne.data.design_space import DesignSpace
+from matdesinne.validation.calibration import corrected
 
 #: Okabe-Ito colours, one per target.
 COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
@@ -33,7 +34,7 @@ def results_frame(records: list[dict], space: DesignSpace, calibration=None) -> 
         "seconds": [r["seconds"] for r in records],
     })
     raw = frame["dft_gap_raw"].to_numpy(dtype=np.float64)
-    frame["dft_gap"] = calibration.apply(raw) if calibration is not None else np.where(np.isfinite(raw), np.maximum(raw, 0.0), np.nan)
+    frame["dft_gap"] = calibration.apply(raw) if calibration is not None else corrected(raw)
     return frame[columns].sort_values("candidate", kind="stable").reset_index(drop=True)
 
 

@@ -74,12 +74,12 @@ def check_scheduler(address: str, workers: int | None = None, timeout: float = 5
 
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[object]:
-    """A Dask client: on the cluster at ``scheduler``, or on an embedded local cluster of
-    ``workers`` single-threaded worker processes (default: one per core)."""
+    """A Dask client: on the cluster at ``scheduler`` (see :func:`check_scheduler` for a fast
+    one-line failure), or on an embedded local cluster of ``workers`` single-threaded worker
+    processes (default: one per core)."""
     from distributed import Client, LocalCluster
 
     if scheduler is not None:
-        check_scheduler(scheduler, workers)
         try:
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as err:
