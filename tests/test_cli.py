@@ -15,6 +15,16 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def assert_one_line_error(capsys, argv, fragment: str) -> None:
+    """``argv`` fails with exit 2 and one line on stderr that contains ``fragment``."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (argv, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("matdesinne: error:"), (argv, err)
+    assert fragment in lines[0], (argv, lines[0])
+    assert "Traceback" not in err
+
+
 def test_train_design_predict_end_to_end(capsys, tmp_path, synth_csv):
     models = tmp_path / "models"
     code, out, err = run(capsys, "train", "--data", synth_csv, "--x", "p0,p1,p2", "--y", "gap", "--y-lower", 0,
@@ -128,12 +138,7 @@ def bad_inputs(tmp_path, tiny_models_dir, tiny_models):
 
 def test_bad_input_gives_one_line_exit_2_and_no_file(capsys, tmp_path, bad_inputs):
     for argv, fragment in bad_inputs:
-        code, out, err = run(capsys, *argv)
-        assert code == 2, (argv, err)
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("matdesinne: error:"), (argv, err)
-        assert fragment in lines[0], (argv, lines[0])
-        assert "Traceback" not in err
+        assert_one_line_error(capsys, argv, fragment)
         assert not (tmp_path / "out.csv").exists(), argv
 
 
@@ -177,3 +182,125 @@ def test_cuda_without_a_gpu_is_a_user_error(capsys, tmp_path, tiny_models_dir):
     code, _, err = run(capsys, "design", "--target", 0.5, "--models", tiny_models_dir,
                        "--out", tmp_path / "c.csv", "--device", "cuda")
     assert code == 2 and "no CUDA GPU" in err and not (tmp_path / "c.csv").exists()
+
+
+@pytest.fixture
+def edge_inputs(tmp_path, tiny_models_dir, synth_csv):
+    """Mistakes found by trying bad inputs as a careless user would: each is one line, exit 2."""
+    m = ["--models", tiny_models_dir]
+    out = tmp_path / "out.csv"
+    dup_csv = tmp_path / "dup.csv"
+    pd.DataFrame({"p0": [0.1, 0.2], "p1": [0.2, 0.3], "p2": [0.1, 0.1], "gap_pred": [1.0, 2.0]}).to_csv(dup_csv, index=False)
+    cases = []
+    for seed in (-1, 2**32, 2**64):
+        cases += [
+            (["design", "--target", 0.5, *m, "--out", out, "--seed", seed], "--seed"),
+            (["analyze", *m, "--out", tmp_path / "an", "--seed", seed], "--seed"),
+            (["benchmark", *m, "--out", tmp_path / "bench", "--seed", seed], "--seed"),
+            (["train", "--data", synth_csv, "--out", tmp_path / "m", "--seed", seed], "--seed"),
+            (["train", "--data", synth_csv, "--out", tmp_path / "m", "--split-seed", seed], "--split-seed"),
+            (["validate", synth_csv, "--out", tmp_path / "r.db", "--seed", seed], "--seed"),
+            (["calibrate", "--out", tmp_path / "c.json", "--seed", seed], "--seed"),
+        ]
+    return cases + [
+        (["design", "--target", 0.5, *m, "--out", out, "--n", 10**12], "GiB of memory"),
+        (["design", "--target", 0.5, *m, "--out", out, "--n", 10**20], "GiB of memory"),
+        (["design", "--target", 0.5, *m, "--out", f"{tmp_path}/newdir/"], "names a folder"),
+        (["design", "--target", 0.5, *m, "--out", out, "--constrain", "p0=0:0.5", "--constrain", "p0=0.1:0.4"], "twice"),
+        (["design", "--target", 0.5, *m, "--out", out, "--tolerance", 0], "must be positive"),
+        (["design", "--target", 0.5, *m, "--out", tmp_path / ("c" * 300 + ".csv")], "longer than the file system"),
+        (["design", "--target", 0.5, *m, "--out", out, "--summary", out], "two different outputs"),
+        (["train", "--data", synth_csv, "--x", "p0,p0", "--out", tmp_path / "m"], "more than once"),
+        (["predict", "--in", dup_csv, "--out", out, *m], "already has column"),
+        (["predict", "--in", dup_csv, "--out", dup_csv, *m], "also an input"),
+        (["benchmark", *m, "--out", tmp_path / "bench", "--tolerance", 0], "must be positive"),
+        (["benchmark", *m, "--out", tmp_path / "bench", "--topk-targets", -1], "0 or more"),
+        (["analyze", *m, "--out", tmp_path / "an", "--n", 1], "at least"),
+        (["analyze", *m, "--out", tmp_path / "an", "--targets", 9.0], "--allow-extrapolation"),
+    ]
+
+
+def test_edge_inputs_give_one_line_exit_2_and_write_nothing(capsys, tmp_path, edge_inputs, monkeypatch):
+    from matdesinne.evaluation import evaluators
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(evaluators.Evaluator, "fit", no_work)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, fragment in edge_inputs:
+        assert_one_line_error(capsys, argv, fragment)
+        assert sorted(p.name for p in tmp_path.iterdir()) == before, argv
+
+
+def test_benchmark_target_outside_the_trained_range_is_refused_before_work(capsys, tmp_path, tiny_models_dir, monkeypatch):
+    from matdesinne.evaluation import evaluators
+
+    monkeypatch.setattr(evaluators.Evaluator, "fit", lambda *a, **k: pytest.fail("work started"))
+    code, _, err = run(capsys, "benchmark", "--models", tiny_models_dir, "--out", tmp_path / "b", "--targets", 0.5, 9.0)
+    assert code == 2 and "--targets 9 lies outside" in err and not (tmp_path / "b").exists()
+
+
+def test_predict_keeps_the_users_columns_exactly_and_needs_only_a_surrogate(capsys, tmp_path, tiny_models):
+    surrogate_only = tmp_path / "surrogate_only"
+    tiny_models.surrogate.save(surrogate_only)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,p0,p1,p2,note\nr1,0.3141776659,0.5,0.123456789012345,keep me\nr2,0.9,0.1,0.2,\n")
+    out = tmp_path / "pred.csv"
+    code, _, err = run(capsys, "predict", "--in", rows, "--out", out, "--models", surrogate_only)
+    assert code == 0, err
+    text = out.read_text().splitlines()
+    assert text[0] == "id,p0,p1,p2,note,gap_pred,gap_std"
+    assert text[1].startswith("r1,0.3141776659,0.5,0.123456789012345,keep me,")
+
+
+def test_design_output_symlink_keeps_the_link(capsys, tmp_path, tiny_models_dir):
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    code, _, err = run(capsys, "design", "--target", 0.5, "--n", 200, "--models", tiny_models_dir, "--out", link)
+    assert code == 0, err
+    assert link.is_symlink() and pd.read_csv(target)["target"].eq(0.5).all()
+
+
+def test_library_messages_name_this_commands_flags():
+    from matdesinne.cli.main import as_flags, build_parser
+
+    _, commands = build_parser()
+    message = "target 9 lies outside; pass allow_extrapolation=True to try anyway, or use another out=x.csv or seed="
+    assert as_flags(message, commands["design"]) == ("target 9 lies outside; pass --allow-extrapolation to try anyway, "
+                                                     "or use another --out x.csv or --seed")
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "matdesinne", "design", "--target", "0.5", "--out",
+                             str(tmp_path / "c.csv")], stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # inside the imports of NumPy and PyTorch
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("matdesinne: interrupted"), err
+    assert not (tmp_path / "c.csv").exists()
+
+
+def test_ctrl_c_ends_the_process_even_when_the_main_thread_does_not_stop(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    # The main thread swallows KeyboardInterrupt, as code stuck in compiled code effectively does.
+    script = ("import time\nfrom matdesinne.cli.main import _watch_interrupts\n_watch_interrupts()\nprint('ready', flush=True)\n"
+              "while True:\n    try:\n        time.sleep(10)\n    except KeyboardInterrupt:\n        pass\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert time.monotonic() - start < 30

@@ -16,36 +16,18 @@ from tqdm.auto import tqdm
 from matdesinne import __version__
 from matdesinne.analysis import figures
 from matdesinne.analysis.mit import find_transitions
+from matdesinne.analysis.sensitivity import sensitivity
 from matdesinne.data.datasets import check_finite, load_dataset
 from matdesinne.errors import UserInputError
-from matdesinne.io import atomic_path, ensure_dir, read_csv, write_csv, write_json
+from matdesinne.io import (atomic_folder, check_output_folder, check_outside, read_csv, write_csv, write_json,
+                           write_text)
 from matdesinne.models.zoo import load_models
 from matdesinne.pipeline.design import design
 
 UMAP_ROWS = 3000  # rows per UMAP: enough to show structure, quick on 2 cores
 STRAIN_LIMIT = 7.0  # % strain: the paper's MIT examples need 6-7 %
-
-
-def sensitivity(surrogate, x: np.ndarray) -> dict:
-    """Mean |change of the property| per parameter step, by central differences at ``x``.
-
-    The step is 1 % of a nonzero equilibrium value (strain), else 0.1 of the parameter's
-    unit (0.1 V/Å for a field), else 1 % of its range."""
-    space = surrogate.space_
-    out = {}
-    for j, p in enumerate(space.parameters):
-        if p.equilibrium:
-            h, label = 0.01 * p.equilibrium, "per 1 % strain"
-        elif p.unit:
-            h, label = 0.1, f"per 0.1 {p.unit}"
-        else:
-            h, label = 0.01 * (p.high - p.low), "per 1 % of its range"
-        up, down = x.copy(), x.copy()
-        up[:, j] += h
-        down[:, j] -= h
-        diff = (surrogate.predict(up)[0] - surrogate.predict(down)[0]) / 2
-        out[p.name] = {"step": label, "mean_abs_change": float(np.abs(diff).mean()), "mean_change": float(diff.mean())}
-    return out
+#: Fewest candidates per target that the UMAP embedding works with (its neighbourhood is 15).
+MIN_EMBED_ROWS = 20
 
 
 def _candidates_from_files(paths: Sequence[Path], space) -> dict[float, np.ndarray]:
@@ -73,21 +55,44 @@ def analyze(
     candidates: Sequence[str | os.PathLike] = (),
     seed: int = 0,
     mit_limit: int = 300,
+    allow_extrapolation: bool = False,
 ) -> dict:
-    """Generate (or read) candidates, write figures, tables, ``analysis.json`` and ``report.html``."""
+    """Generate (or read) candidates; write figures, tables, ``analysis.json`` and ``report.html``.
+
+    ``out`` is written whole or not at all: a new or empty folder, or an earlier output of
+    matdesinne, which is replaced. Each target needs at least :data:`MIN_EMBED_ROWS`
+    candidates for its embedding.
+    """
+    check_output_folder(out)
+    check_outside(candidates, out)
+    if not candidates and n < MIN_EMBED_ROWS:
+        raise UserInputError(f"n={n} is too few: the embedding needs at least {MIN_EMBED_ROWS} candidates per target")
     models = load_models(models_dir)
     space, surrogate, prop = models.space, models.surrogate, models.space.property
     record = surrogate.training_
     data = load_dataset(record.get("data", "mos2")) if record.get("data") else None
     given = _candidates_from_files([Path(c) for c in candidates], space) if candidates else None  # fail early
-    out = ensure_dir(out)
     bar = tqdm(total=6, desc="analyze", unit="step", disable=None)
 
     if given is not None:
         generated = given
     else:
-        generated = {float(t): design(models, t, n=n, seed=seed).candidates[space.names].to_numpy() for t in targets}
+        generated = {float(t): design(models, t, n=n, seed=seed, allow_extrapolation=allow_extrapolation)
+                     .candidates[space.names].to_numpy() for t in targets}
+    few = {t: len(x) for t, x in generated.items() if len(x) < MIN_EMBED_ROWS}
+    if few:
+        t, k = next(iter(few.items()))
+        raise UserInputError(f"target {t:g} has {k} candidate(s); the embedding needs at least {MIN_EMBED_ROWS} "
+                             "per target" + ("" if given is not None else ", so draw more with n="))
     bar.update()
+    with atomic_folder(out) as work:
+        result = _write_analysis(work, models, data, generated, seed, mit_limit, bar)
+    bar.close()
+    return result
+
+
+def _write_analysis(out: Path, models, data, generated: dict, seed: int, mit_limit: int, bar) -> dict:
+    space, surrogate, prop = models.space, models.surrogate, models.space.property
     floor = prop.lower
     nonzero = [t for t in sorted(generated) if floor is None or t > floor]
 
@@ -151,10 +156,8 @@ def analyze(
         "figures": {k: p.name for k, p in files.items()}, "tables": {"mit_pairs": "mit_pairs.csv", "mit_safe": "mit_safe.csv"},
     }
     write_json(result, out / "analysis.json")
-    with atomic_path(out / "report.html") as tmp:
-        tmp.write_text(_html(result, files, captions, mit_table, space))
+    write_text(_html(result, files, captions, mit_table, space), out / "report.html")
     bar.update()
-    bar.close()
     return result
 
 

@@ -27,9 +27,11 @@ from matdesinne.data.datasets import load_dataset, split_indices
 from matdesinne.errors import UserInputError
 from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, normalized, novelty
-from matdesinne.models.zoo import load_models
-from matdesinne.pipeline.design import design, downselect, generator_of
-from matdesinne.plotting import pyplot, save_png
+from matdesinne.models.surrogate import EnsembleSurrogate
+from matdesinne.models.zoo import default_models_dir, load_models
+from matdesinne.pipeline.design import check_sample_count, design, downselect, generator_of
+from matdesinne.plotting import colour, pyplot, save_png
+from matdesinne.text import fmt
 
 #: The paper's Table 1 rows, in its order, then the lookup baseline.
 METHODS = ("mdn", "cvae", "inn", "cinn", "matdesinne-inn", "matdesinne-cinn")
@@ -70,11 +72,24 @@ def run_benchmark(
     device: str = "cpu",
 ) -> dict:
     """Run every method on every target and return a JSON-able result (see module doc)."""
-    if n <= 0 or topk_targets < 0:
-        raise UserInputError("--n must be positive and --topk-targets not negative")
+    if topk_targets < 0:
+        raise UserInputError(f"topk_targets={topk_targets} must not be negative")
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise UserInputError(f"tolerance={tolerance} must be a positive number")
+    folder = Path(models_dir) if models_dir is not None else default_models_dir()
+    if not folder.is_dir():
+        raise UserInputError(f"{folder}: no such models folder")
+    surrogate = EnsembleSurrogate.load(folder)
+    space = surrogate.space_
+    check_sample_count(n, space.dim, surrogate.members)
+    lo, hi = surrogate.y_range_
+    outside = [t for t in targets if not (np.isfinite(t) and lo <= t <= hi)]
+    if outside:
+        raise UserInputError(f"targets={outside[0]:g} lies outside the {space.property.name} range the models were "
+                             f"trained on ({lo:g} to {hi:g} {space.property.unit})")
     models = {kind: load_models(models_dir, generator=kind, device=device) for kind in dict.fromkeys(map(generator_of, METHODS))}
     any_set = next(iter(models.values()))
-    surrogate, space = any_set.surrogate, any_set.space
+    surrogate = any_set.surrogate
     record = surrogate.training_
     if "split" not in record:
         raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint records no data split to benchmark on")
@@ -88,7 +103,7 @@ def run_benchmark(
     steps = 2 + len(METHODS) * len(targets) + (len(METHODS) + 1) * (1 if topk_targets else 0)
     bar = tqdm(total=steps, desc="benchmark", unit="step", disable=None)
     evaluators = {}
-    for ev in (GaussianProcessEvaluator(seed=seed + 1), TreesEvaluator(seed=seed + 1)):
+    for ev in (GaussianProcessEvaluator(seed=(seed + 1) % 2**32), TreesEvaluator(seed=(seed + 1) % 2**32)):
         evaluators[ev.name] = ev.fit(x_train, y_train, space)
         bar.update()
     primary = "gp"
@@ -179,7 +194,7 @@ def run_benchmark(
 
 # --- reports ---------------------------------------------------------------------------
 def _f(v, digits: int = 3) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+    return fmt(v, f".{digits}f")
 
 
 def to_markdown(result: dict, command: str = "") -> str:
@@ -227,8 +242,6 @@ def plot(result: dict, path: str | os.PathLike) -> None:
     plt = pyplot()
     targets = result["settings"]["targets"]
     methods = [*METHODS, LOOKUP]
-    # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-    colours = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#999999"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     width = 0.8 / len(methods)
     for ax, key, title in ((axes[0], "mae_surrogate", "MAE vs the localization surrogate (circular)"),
@@ -236,7 +249,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
         for i, m in enumerate(methods):
             vals = [next((r[key] for r in result["results"] if r["method"] == m and r["target"] == t), None) for t in targets]
             ax.bar(np.arange(len(targets)) + (i - len(methods) / 2 + 0.5) * width,
-                   [np.nan if v is None else v for v in vals], width, label=m, color=colours[i])
+                   [np.nan if v is None else v for v in vals], width, label=m, color=colour(i))
         ax.set_xticks(np.arange(len(targets)), [f"{t:g} eV" for t in targets])
         ax.set_xlabel("target band gap")
         ax.set_title(title, fontsize=10)
@@ -254,13 +267,12 @@ def plot(result: dict, path: str | os.PathLike) -> None:
 
 
 def write_report(result: dict, out: str | os.PathLike, command: str = "") -> list[Path]:
-    """Write benchmark.json, benchmark.md and benchmark.png into ``out`` (each atomically)."""
-    from matdesinne.io import atomic_path, ensure_dir, write_json
+    """Write benchmark.json, benchmark.md and benchmark.png as the folder ``out``, all or nothing."""
+    from matdesinne.io import atomic_folder, write_json, write_text
 
-    out = ensure_dir(out)
-    paths = [out / "benchmark.json", out / "benchmark.md", out / "benchmark.png"]
-    write_json(result, paths[0])
-    with atomic_path(paths[1]) as tmp:
-        tmp.write_text(to_markdown(result, command))
-    plot(result, paths[2])
-    return paths
+    names = ["benchmark.json", "benchmark.md", "benchmark.png"]
+    with atomic_folder(out) as work:
+        write_json(result, work / names[0])
+        write_text(to_markdown(result, command), work / names[1])
+        plot(result, work / names[2])
+    return [Path(out) / name for name in names]

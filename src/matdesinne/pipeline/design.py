@@ -6,6 +6,7 @@ them in order and times them.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -137,6 +138,25 @@ def localize(
     return x_new, converged.cpu().numpy()
 
 
+#: Peak bytes per sample, beyond the per-sample arrays: the float32 copies of each sample
+#: that localization makes per ensemble member (inputs, activations' gradients, outputs).
+BYTES_PER_SAMPLE_PER_MEMBER_DIM = 24
+
+
+def check_sample_count(n: int, dim: int, members: int) -> None:
+    """Refuse, before allocating, ``n`` samples that cannot fit in this machine's memory."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+        raise UserInputError(f"the number of samples must be a positive whole number, got n={n!r}")
+    need = int(n) * dim * (8 * 8 + BYTES_PER_SAMPLE_PER_MEMBER_DIM * members)
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > have:
+        raise UserInputError(f"n={n} samples need about {need / 2**30:,.0f} GiB of memory, more than this "
+                             f"machine's {have / 2**30:.0f} GiB; ask for fewer, or run several times with different seed=")
+
+
 @dataclass
 class DesignResult:
     """Candidates (a DataFrame in the dataset's own column names) and a JSON-able summary."""
@@ -173,15 +193,14 @@ def design(
         raise UserInputError(f"method {method!r} needs the {kind} generator, but the models hold a {models.generator.kind}")
     if not np.isfinite(target):
         raise UserInputError(f"the target must be a finite number, got {target}")
-    if n <= 0:
-        raise UserInputError(f"the number of samples must be positive, got {n}")
+    check_sample_count(n, space.dim, models.surrogate.members)
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise UserInputError(f"the tolerance must be a positive number, got {tolerance}")
     lo, hi = models.surrogate.y_range_
     if not allow_extrapolation and not (lo <= target <= hi):
         raise UserInputError(
             f"target {target:g} {prop.unit} lies outside the {prop.name} range the models were trained on "
-            f"({lo:g} to {hi:g} {prop.unit}); pass --allow-extrapolation to try anyway"
+            f"({lo:g} to {hi:g} {prop.unit}); pass allow_extrapolation=True to try anyway"
         )
     box = space.constrain(constraints or {})
     atol = tolerance / 20 if atol is None else atol
@@ -204,11 +223,10 @@ def design(
         n_kept = int(sel.kept.sum())
         t0 = time.perf_counter()
         x, converged = localize(x[sel.kept], models.surrogate, target, box, atol=atol)
-        pred, std = models.surrogate.predict(x)
-        threshold = models.surrogate.std_threshold_ if max_std is None else max_std
-        # A candidate must still meet the down-selection rules where localization left it.
-        ok = converged & (np.abs(pred - target) <= tolerance) & (std <= threshold) & box.contains(x)
-        x, pred, std, converged = x[ok], pred[ok], std[ok], converged[ok]
+        # A candidate must still pass down-selection where localization left it.
+        final = downselect(x, models.surrogate, target, box, tolerance, max_std)
+        ok = converged & final.kept
+        x, pred, std = x[ok], final.pred[ok], final.std[ok]
         seconds["localize"] = time.perf_counter() - t0
     seconds["total"] = sum(seconds.values())
 

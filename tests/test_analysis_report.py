@@ -83,3 +83,29 @@ def test_analyze_reads_given_candidate_files(tmp_path, tiny_models_dir, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'target' column" in err[0]
     assert not (tmp_path / "a2").exists()
+
+
+def test_analyze_refuses_too_few_candidates_and_writes_nothing(tmp_path, tiny_models_dir, capsys):
+    few = tmp_path / "few.csv"
+    pd.DataFrame({"p0": [0.5, 0.6, 0.7], "p1": [0.5] * 3, "p2": [0.5] * 3, "target": [0.8] * 3}).to_csv(few, index=False)
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--models", tiny_models_dir, "--candidates", str(few), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has 3 candidate(s)" in err and len(err.splitlines()) == 1
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["few.csv"]
+
+
+def test_analyze_replaces_its_earlier_output_and_spares_other_folders(tmp_path, tiny_models_dir, capsys):
+    path = tmp_path / "c.csv"
+    assert main(["design", "--target", "0.8", "--n", "400", "--models", tiny_models_dir, "--out", str(path)]) == 0
+    out = tmp_path / "analysis"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    args = ["analyze", "--models", tiny_models_dir, "--candidates", str(path), "--mit-limit", "10", "--out", str(out)]
+    assert main(args) == 2 and "did not write" in capsys.readouterr().err
+    (out / "notes.txt").unlink()
+    assert main(args) == 0
+    (out / "stale.png").write_bytes(b"old figure")
+    (out / ".matdesinne-output.json").write_text("{}")  # still marked as an earlier output
+    assert main(args) == 0
+    assert not (out / "stale.png").exists() and (out / "report.html").is_file()

@@ -1,0 +1,98 @@
+"""Argument types and option groups that several commands share.
+
+Each type turns a bad value into a one-line usage error before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+#: Seeds are NumPy/PyTorch seeds: 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def whole_number(text: str, minimum: int = 0, maximum: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}" if minimum == 1
+                                         else f"must be {minimum} or more, got {value}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 1)
+
+
+def count(text: str) -> int:
+    return whole_number(text, 0)
+
+
+def seed(text: str) -> int:
+    return whole_number(text, 0, MAX_SEED)
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def columns(text: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    repeated = sorted({c for c in cols if cols.count(c) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"column(s) {', '.join(repeated)} named more than once")
+    return cols
+
+
+def out_file(text: str) -> Path:
+    """An output file name; a trailing '/' names a folder, so it is refused."""
+    if text.endswith("/"):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', so it names a folder; give a file name")
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name")
+    return Path(text)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where to compute (default: auto: a CUDA GPU if there is one)")
+
+
+def add_seed(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--seed", type=seed, default=0, help=f"seed of {what}, 0 to {MAX_SEED} (default: 0)")
+
+
+def add_models(parser: argparse.ArgumentParser, what: str = "models folder") -> None:
+    parser.add_argument("--models", type=Path, help=f"{what} (default: the shipped MoS2 models)")
+
+
+def add_dft(parser: argparse.ArgumentParser, cluster: bool = True) -> None:
+    """The DFT settings option and, with ``cluster``, where the calculations run."""
+    parser.add_argument("--settings", default="standard", metavar="standard|fast|FILE.json",
+                        help="DFT settings: a preset or a JSON file of settings (default: standard)")
+    if cluster:
+        parser.add_argument("--scheduler", metavar="ADDRESS",
+                            help="run on an existing Dask cluster, e.g. tcp://host:8786 (default: a local cluster)")
+        parser.add_argument("--workers", type=positive_int,
+                            help="local cluster size, one single-threaded worker each (default: one per core)")

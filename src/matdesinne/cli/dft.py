@@ -1,0 +1,97 @@
+"""``matdesinne validate`` and ``matdesinne calibrate``: DFT band gaps with GPAW on Dask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matdesinne.cli import args as a
+from matdesinne.errors import UserInputError
+
+INTERRUPTED = "finished DFT results are kept; run the same command again to resume"
+
+
+def add_parser(sub, name: str):
+    if name == "validate":
+        p = sub.add_parser(name, help="DFT band gaps (GPAW) of candidates; resumable, parallel on Dask")
+        p.add_argument("candidates", type=Path, help="CSV with the design-parameter columns, e.g. from `design`")
+        p.add_argument("--out", type=a.out_file, required=True,
+                       help="results database (.db); results.csv etc. are written beside it")
+        pick = p.add_mutually_exclusive_group()
+        pick.add_argument("--limit", type=a.positive_int, help="validate the first N candidates")
+        pick.add_argument("--sample", type=a.positive_int, help="validate N candidates drawn at random (see --seed)")
+        a.add_seed(p, "--sample")
+        a.add_dft(p)
+        p.add_argument("--calibration", metavar="FILE|none",
+                       help="calibration from `matdesinne calibrate` (default: the models folder's "
+                            "calibration-<settings>.json if there is one; none: raw gaps clipped at 0)")
+        a.add_models(p, "models folder: design space and surrogate")
+        p.add_argument("--retry-failed", action="store_true", help="recompute candidates recorded as failed")
+        p.add_argument("--force", action="store_true",
+                       help="discard an existing --out made for another design space or other settings")
+    else:
+        p = sub.add_parser(name, help="fit the DFT gap correction on dataset rows and judge it on others")
+        p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file whose last column is the gap")
+        p.add_argument("--rows", type=a.positive_int, default=24, help="dataset rows to fit on (default: 24)")
+        p.add_argument("--holdout", type=a.count, default=40, help="other dataset rows to judge the fit on (default: 40)")
+        a.add_seed(p, "the row draw")
+        a.add_dft(p)
+        p.add_argument("--out", type=a.out_file, required=True, help="calibration JSON to write")
+        p.add_argument("--store", type=a.out_file,
+                       help="DFT results database; its .csv and .png figure go beside it (default: the --out path with .db)")
+        p.add_argument("--force", action="store_true", help="discard an existing --store made with other settings")
+    return p
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress lines of long runs reach a log file as they happen
+
+
+def _require_dft() -> None:
+    """One line, not a traceback, when the optional DFT extra is missing."""
+    import importlib.util
+
+    missing = [m for m in ("gpaw", "distributed") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserInputError(f"DFT needs the optional extra ({', '.join(missing)} not installed): run `make dft`, "
+                             "or install the system packages listed in the README and `pip install -e .[dft]`")
+
+
+def run(args) -> None:
+    _require_dft()
+    (_validate if args.command == "validate" else _calibrate)(args)
+
+
+def _validate(args) -> None:
+    from matdesinne.io import read_csv
+    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.validation.calibration import Calibration, shipped_calibration
+    from matdesinne.validation.dft import resolve_settings
+    from matdesinne.validation.runner import select_rows, validate
+
+    models_dir = args.models or default_models_dir()
+    surrogate = EnsembleSurrogate.load(models_dir)
+    settings = resolve_settings(args.settings)
+    if args.calibration is None:
+        default = shipped_calibration(models_dir, settings.name)
+        calibration = Calibration.load(default) if default.is_file() else None
+    elif args.calibration == "none":
+        calibration = None
+    else:
+        calibration = Calibration.load(args.calibration)
+    frame = read_csv(args.candidates)
+    rows = select_rows(len(frame), args.limit, args.sample, args.seed)
+    run = validate(frame, surrogate.space_, args.out, settings=settings, calibration=calibration, rows=rows,
+                   scheduler=args.scheduler, workers=args.workers, force=args.force,
+                   retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
+                   source=str(args.candidates), echo=_say)
+    print("wrote " + ", ".join(map(str, run.paths)))
+
+
+def _calibrate(args) -> None:
+    from matdesinne.validation.runner import calibrate
+
+    calibration = calibrate(args.out, data=args.data, rows=args.rows, holdout=args.holdout, seed=args.seed,
+                            settings=args.settings, store=args.store, scheduler=args.scheduler, workers=args.workers,
+                            force=args.force, echo=_say)
+    store = args.store or args.out.with_suffix(".db")
+    print(f"wrote {calibration.source}, and {store}, {store.with_suffix('.csv')}, {store.with_suffix('.png')}")

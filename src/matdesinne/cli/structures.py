@@ -1,0 +1,32 @@
+"""``matdesinne structures``: atomic structures (ASE) of candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matdesinne.cli import args as a
+
+
+def add_parser(sub, name: str):
+    p = sub.add_parser(name, help="atomic structures (ASE) from a candidates CSV")
+    p.add_argument("candidates", type=Path, help="CSV with the design-parameter columns, e.g. from `design`")
+    p.add_argument("--format", choices=["cif", "poscar", "extxyz"], default="extxyz", help="file format (default: extxyz)")
+    a.add_models(p, "models folder whose design space the rows belong to")
+    p.add_argument("--out", type=Path, required=True,
+                   help="folder for the structures and index.csv, written whole: a new or empty folder, or an "
+                        "earlier output of matdesinne, which is replaced")
+    return p
+
+
+def run(args) -> None:
+    from matdesinne.io import check_output_folder, check_outside, read_csv
+    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.validation import build_structures, write_structures
+
+    check_output_folder(args.out)
+    check_outside([args.candidates], args.out)
+    space = EnsembleSurrogate.load(args.models or default_models_dir()).space_
+    frame = read_csv(args.candidates)
+    atoms = build_structures(frame, space, str(args.candidates))
+    write_structures(atoms, frame, args.out, args.format)
+    print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")

@@ -1,0 +1,52 @@
+"""``matdesinne train``: fit the surrogate and the generators on a dataset."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from matdesinne.cli import args as a
+
+INTERRUPTED = "the models folder is unchanged"
+
+
+def add_parser(sub, name: str):
+    from matdesinne.models.zoo import GENERATORS
+
+    p = sub.add_parser(name, help="train models on the built-in MoS2 data or your own CSV")
+    p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file with a header")
+    p.add_argument("--x", type=a.columns, help="design-parameter columns, comma-separated (default: all but --y)")
+    p.add_argument("--y", help="property column (default: the last column)")
+    p.add_argument("--y-lower", type=a.finite_float, help="the property's physical lower limit, e.g. 0 for a band gap (CSV only)")
+    p.add_argument("--y-upper", type=a.finite_float, help="the property's physical upper limit (CSV only)")
+    p.add_argument("--model", choices=["all", "surrogate", *GENERATORS], default="all",
+                   help="which model to train; all = the surrogate and every generator (default: all)")
+    p.add_argument("--out", type=Path, default=Path("models"),
+                   help="folder for the checkpoints; they appear there together when training ends (default: models)")
+    p.add_argument("--epochs", type=a.positive_int, help="maximum epochs (default: each model's own)")
+    p.add_argument("--augment", type=a.count, default=200_000,
+                   help="surrogate-labelled uniform design points added to the generators' training set "
+                        "(default: 200000; 0: none)")
+    a.add_seed(p, "initialisation and shuffling")
+    p.add_argument("--split-seed", type=a.seed, default=0, help="seed of the train/validation/test split (default: 0)")
+    a.add_device(p)
+    return p
+
+
+def run(args) -> None:
+    import logging
+
+    from matdesinne.models.train import train_models
+
+    # Training progress: a bar on a terminal, else a log line every tenth of the epochs.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    kinds = None if args.model == "all" else [args.model]
+    records = train_models(
+        data=args.data, x=args.x, y=args.y, **({"kinds": kinds} if kinds else {}), out=args.out, epochs=args.epochs,
+        seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
+        y_lower=args.y_lower, y_upper=args.y_upper,
+    )
+    for kind, record in records.items():
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["validation"].items() if isinstance(v, float))
+        print(f"{kind}: {record['epochs_run']} epochs in {record['seconds']:.1f} s; validation: {metrics}")
+    print(f"saved to {args.out}/")
