@@ -1,6 +1,7 @@
 """The command line end to end, and every bad input: one line on stderr, exit 2, no file."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -280,7 +281,10 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "matdesinne", "design", "--target", "0.5", "--out",
                              str(tmp_path / "c.csv")], stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # inside the imports of NumPy and PyTorch
+    maps = Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + 60
+    while "torch" not in maps.read_text() and time.monotonic() < deadline:  # inside main's imports
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
