@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from matdesinne.data.design_space import DesignSpace
-from matdesinne.plotting import pyplot, save_png
+from matdesinne.plotting import PALETTE, colour, pyplot, save_png
 
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-METAL, INSULATOR, DATA = "#D55E00", "#0072B2", "#999999"
-TARGET_COLOURS = ["#D55E00", "#009E73", "#0072B2", "#CC79A7", "#E69F00", "#56B4E9"]
+#: Metals and insulators keep one colour each in every figure.
+METAL, INSULATOR = PALETTE[5], PALETTE[0]
 
 #: Parameter groups of the built-in MoS2 space, as the paper plots them.
 STRAIN_GROUPS = {
@@ -75,7 +74,7 @@ def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, gen
             for i, t in enumerate(sorted(generated)):
                 x = x_data[np.abs(y_data - t) <= window] if source is None else source[t]
                 ax.scatter(strain(space, x, groups[gx]), strain(space, x, groups[gy]), s=3, alpha=0.4,
-                           color=TARGET_COLOURS[i % len(TARGET_COLOURS)], label=f"{space.property.name} = {t:g}")
+                           color=colour(i), label=f"{space.property.name} = {t:g}")
             ax.set_title(title, fontsize=10)
             ax.set_xlabel(f"average {gx} strain (%)")
             ax.legend(markerscale=4, fontsize=8)
@@ -89,9 +88,9 @@ def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, gen
         for j, p in enumerate(space.parameters):
             ax = axes.flat[j]
             for i, t in enumerate(sorted(generated)):
-                colour = TARGET_COLOURS[i % len(TARGET_COLOURS)]
-                ax.hist(x_data[np.abs(y_data - t) <= window][:, j], bins=30, density=True, histtype="stepfilled", alpha=0.25, color=colour)
-                ax.hist(generated[t][:, j], bins=30, density=True, histtype="step", color=colour, label=f"{t:g}")
+                shade = colour(i)
+                ax.hist(x_data[np.abs(y_data - t) <= window][:, j], bins=30, density=True, histtype="stepfilled", alpha=0.25, color=shade)
+                ax.hist(generated[t][:, j], bins=30, density=True, histtype="step", color=shade, label=f"{t:g}")
             ax.set_xlabel(f"{p.name} ({p.unit})" if p.unit else p.name)
         for ax in list(axes.flat)[dim:]:
             ax.set_visible(False)
@@ -116,7 +115,7 @@ def fig_strain(space: DesignSpace, generated: dict, path) -> str | None:
             x = generated[t]
             if len(x) == 0:
                 continue
-            ax.hist(strain(space, x, groups[group], absolute), bins=40, histtype="step", lw=1.5, density=True, color=TARGET_COLOURS[i % len(TARGET_COLOURS)],
+            ax.hist(strain(space, x, groups[group], absolute), bins=40, histtype="step", lw=1.5, density=True, color=colour(i),
                     label=f"{space.property.name} = {t:g} {space.property.unit}")
         ax.set_xlabel(("average absolute " if absolute else "average ") + f"{group} strain (%)")
         ax.set_ylabel("density")

@@ -125,7 +125,7 @@ def find_transitions(
     space = surrogate.space_
     prop = space.property
     if prop.lower is None:
-        raise UserInputError(f"the MIT finder needs a property with a physical floor; {prop.name} has none (train with --y-lower)")
+        raise UserInputError(f"the MIT finder needs a property with a physical floor; {prop.name} has none (retrain with a lower limit, e.g. `train --y-lower 0`)")
     names = parameters or space.names
     unknown = [n for n in names if n not in space.names]
     if unknown:
