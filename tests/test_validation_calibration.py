@@ -7,7 +7,7 @@ import pytest
 
 from matdesinne.data import load_dataset
 from matdesinne.errors import UserInputError
-from matdesinne.validation.calibration import Calibration, fit_offset, offset_loss, rows_report
+from matdesinne.validation.calibration import Calibration, fit_offset, offset_loss, resolve_calibration, rows_report
 from matdesinne.validation.dft import PRESETS
 
 
@@ -66,8 +66,74 @@ def test_damaged_or_foreign_files_are_refused(tmp_path):
     d = make_calibration().to_dict()
     del d["fit"]
     path.write_text(json.dumps(d))
-    with pytest.raises(UserInputError, match="damaged"):
+    with pytest.raises(UserInputError, match="damaged.*lacks 'fit'"):
         Calibration.load(path)
+
+
+def _with(d: dict, path: str, value) -> dict:
+    """``d`` with the entry at ``path`` ("fit.mae") set to ``value``, or deleted for ``...``."""
+    d = json.loads(json.dumps(d))
+    *parents, last = path.split(".")
+    inner = d
+    for key in parents:
+        inner = inner[key]
+    if value is ...:
+        del inner[last]
+    else:
+        inner[last] = value
+    return d
+
+
+@pytest.mark.parametrize("path, value, message", [
+    ("offset", "abc", "offset must be a number"),
+    ("offset", "0.4", "offset must be a number"),  # float() would have read it
+    ("offset", float("nan"), "offset must be a finite number"),
+    ("offset", float("inf"), "offset must be a finite number"),
+    ("offset", True, "offset must be a number"),
+    ("space", 7, "space must be a string"),
+    ("settings", ["standard"], "expected a JSON object of DFT settings"),
+    ("settings.kpoints", 9.5, "kpoints must be a whole number"),
+    ("fit", [1, 2], "fit must be a JSON object"),
+    ("fit.rows", ..., "fit lacks 'rows'"),
+    ("fit.rows", "1,2,3", "fit.rows must be a list"),
+    ("fit.rows", [1, 2, 3.5], "fit.rows must be a whole number"),
+    ("fit.raw", [1.0, 2.0], "fit.raw must be a list of 3 numbers"),
+    ("fit.mae", None, "fit.mae must be a number"),
+    ("fit", rows_report(np.array([]), np.array([]), np.array([]), 0.4), "fit.rows is empty"),
+    ("holdout.published", [None], "holdout.published\\[0\\] must be a number"),
+    ("seed", -1, "seed must be from 0"),
+    ("failed", {"row": 1}, "failed must be a list"),
+])
+def test_a_calibration_of_wrong_types_is_one_line(tmp_path, path, value, message):
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps(_with(make_calibration().to_dict(), path, value)))  # NaN as JSON's NaN
+    with pytest.raises(UserInputError, match=message) as err:
+        Calibration.load(file)
+    assert str(err.value).startswith(str(file)) and "\n" not in str(err.value)
+
+
+def test_a_calibration_that_is_not_an_object_is_refused(tmp_path):
+    with pytest.raises(UserInputError, match="not a matdesinne DFT calibration"):
+        Calibration.from_dict([make_calibration().to_dict()], "c.json")
+    file = tmp_path / "c.json"
+    file.write_text(json.dumps([make_calibration().to_dict()]))
+    with pytest.raises(UserInputError, match="expected a JSON object"):
+        Calibration.load(file)
+
+
+def test_resolve_calibration_default_none_and_file(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    standard = PRESETS["standard"]
+    assert resolve_calibration(None, models, standard) is None  # the models folder has none
+    make_calibration().save(models / "calibration-standard.json")
+    assert resolve_calibration(None, models, standard).source == str(models / "calibration-standard.json")
+    assert resolve_calibration(None, models, PRESETS["fast"]) is None
+    assert resolve_calibration("none", models, standard) is None
+    make_calibration().save(tmp_path / "mine.json")
+    assert resolve_calibration(tmp_path / "mine.json", models, standard).offset == 0.45
+    with pytest.raises(UserInputError, match="no such file"):
+        resolve_calibration(str(tmp_path / "missing.json"), models, standard)
 
 
 def test_a_calibration_applies_only_to_its_space_and_settings():

@@ -16,8 +16,10 @@ from ase.db import connect
 
 from matdesinne.cli import main
 from matdesinne.data import load_dataset
+from matdesinne.data.datasets import mos2_data_path
+from matdesinne.errors import UserInputError
 from matdesinne.validation.calibration import Calibration
-from matdesinne.validation.runner import validate
+from matdesinne.validation.runner import calibrate, select_rows, validate
 
 TINY = {"name": "tiny", "cutoff": 200.0, "kpoints": 3}
 EQ = {"a": 3.16, "b": 3.16, "c": 12.30, "alpha": 90.0, "beta": 90.0, "gamma": 120.0, "efield": 0.0}
@@ -165,6 +167,8 @@ def test_bad_input_gets_one_line(tmp_path, tiny_settings, capsys):
     capsys.readouterr()
     assert main(["validate", str(good), *base, "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in one_line_error(capsys)
+    assert main(["validate", str(good), *base, "--scheduler", "tcp://[bad"]) == 2
+    assert "--scheduler tcp://[bad: expected an address like tcp://host:8786" in one_line_error(capsys)
     assert main(["validate", str(good), "--out", str(tmp_path / "r.csv"), "--settings", tiny_settings]) == 2
     assert ".db suffix" in one_line_error(capsys)
     assert not list(tmp_path.glob("r.*"))  # nothing written by any refused run
@@ -180,3 +184,74 @@ def test_bad_input_gets_one_line(tmp_path, tiny_settings, capsys):
     assert main(["validate", str(good), "--out", out, "--settings", "fast", "--calibration",
                  str(Path(__file__).parents[1] / "src/matdesinne/pretrained/mos2/calibration-standard.json")]) == 2
     assert "not 'fast'" in one_line_error(capsys)
+
+
+SPACE = load_dataset("mos2").space
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("address", ["tcp://host:notaport", "tcp://:8786", "::::", "tcp://[bad", "foo://host:8786",
+                                     "tcp://host:99999", "tcp://host:8786/path"])
+def test_a_malformed_scheduler_address_is_one_line_before_any_file(tmp_path, tiny_settings, address):
+    before = _files(tmp_path)
+    with pytest.raises(UserInputError, match="expected an address like tcp://host:8786") as err:
+        validate(pd.DataFrame([DEGENERATE]), SPACE, tmp_path / "r.db", settings=tiny_settings, scheduler=address)
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"scheduler={address}:")
+    assert _files(tmp_path) == before  # not even the results store
+
+
+def test_workers_with_a_scheduler_or_below_one_are_refused(tmp_path, tiny_settings):
+    frame = pd.DataFrame([DEGENERATE])
+    with pytest.raises(UserInputError, match="workers= sizes the local cluster"):
+        validate(frame, SPACE, tmp_path / "r.db", settings=tiny_settings, scheduler="tcp://127.0.0.1:9", workers=2)
+    with pytest.raises(UserInputError, match="workers= must be from 1"):
+        validate(frame, SPACE, tmp_path / "r.db", settings=tiny_settings, workers=0)
+    assert not list(tmp_path.glob("r.*"))
+
+
+def test_an_output_never_overwrites_an_input(tmp_path, tiny_settings):
+    # `validate cands.csv --out cands.db` would write its results table over cands.csv.
+    cands = candidates(tmp_path, [DEGENERATE], "cands.csv")
+    # The settings and calibration files count as inputs without being named.
+    (tmp_path / "r_summary.json").write_text(json.dumps(TINY))
+    cal = Calibration.load(Path(__file__).parents[1] / "src/matdesinne/pretrained/mos2/calibration-standard.json")
+    cal.save(tmp_path / "c_summary.json")
+    before = _files(tmp_path)
+    cases = [(tmp_path / "cands.db", {"inputs": [cands]}),
+             (tmp_path / "r.db", {"settings": str(tmp_path / "r_summary.json")}),
+             (tmp_path / "c.db", {"calibration": cal})]
+    for out, kwargs in cases:
+        with pytest.raises(UserInputError, match="is also an input of this command"):
+            validate(pd.read_csv(cands), SPACE, out, **{"settings": tiny_settings, **kwargs})
+    assert _files(tmp_path) == before
+
+
+def test_calibrate_refuses_outputs_that_are_its_data_or_each_other(tmp_path, tiny_settings):
+    data = tmp_path / "gaps.csv"
+    load_dataset("mos2").frame().head(20).to_csv(data, index=False)
+    (tmp_path / "cal.json").write_text("{}")
+    (tmp_path / "r.png").symlink_to(tmp_path / "cal.json")
+    before = _files(tmp_path)
+    with pytest.raises(UserInputError, match="gaps.csv: is also an input"):  # --store gaps.db: gaps.csv
+        calibrate(tmp_path / "cal.json", data=str(data), store=tmp_path / "gaps.db", settings=tiny_settings)
+    with pytest.raises(UserInputError, match="is also an input"):  # --data taken for the --out file
+        calibrate(tmp_path / "gaps.json", data=str(tmp_path / "gaps.json"), settings=tiny_settings)
+    with pytest.raises(UserInputError, match="named for two different outputs"):  # r.png is cal.json
+        calibrate(tmp_path / "cal.json", data=str(data), store=tmp_path / "r.db", settings=tiny_settings)
+    with pytest.raises(UserInputError, match="is also an input"):  # the built-in data's own folder
+        calibrate(tmp_path / "c.json", store=mos2_data_path().with_suffix(".db"), settings=tiny_settings)
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2.5, True])
+def test_a_seed_outside_numpys_range_is_one_line(tmp_path, seed):
+    with pytest.raises(UserInputError, match="seed=") as err:
+        select_rows(10, sample=3, seed=seed)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserInputError, match="seed="):
+        calibrate(tmp_path / "cal.json", seed=seed)
+    assert not list(tmp_path.iterdir())
+    assert select_rows(10, sample=3, seed=2**32 - 1).size == 3

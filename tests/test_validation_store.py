@@ -1,7 +1,9 @@
 """The results store: committed rows survive reopening; a store of other settings is refused."""
 
+import json
 import math
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from ase import Atoms
@@ -9,6 +11,7 @@ from ase import Atoms
 from matdesinne.data import load_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.validation.dft import PRESETS
+from matdesinne.validation.result import DFTResult, Status, StoredResult
 from matdesinne.validation.store import ResultStore, design_key
 
 
@@ -16,10 +19,10 @@ def identity(settings="standard"):
     return {"design_space": load_dataset("mos2").space.to_dict(), "settings": PRESETS[settings].to_dict()}
 
 
-def record(i, status="ok", raw=1.25):
-    return {"candidate": i, "key": design_key([i, 2.0]), "inputs": {"a": 3.1 + i}, "target": 1.0, "pred": 0.9,
-            "status": status, "dft_gap_raw": raw, "error": "" if status == "ok" else "SCF not converged",
-            "seconds": 3.5, "host": "h", "versions": {"gpaw": "x"}}
+def record(i, status=Status.OK, raw=1.25, **candidate):
+    result = DFTResult(status, raw, "" if status is Status.OK else "SCF not converged", 3.5, "h", {"gpaw": "x"})
+    return StoredResult(**{"candidate": i, "key": design_key([i, 2.0]), "inputs": {"a": 3.1 + i}, "target": 1.0,
+                           "pred": 0.9, "result": result, **candidate})
 
 
 def test_design_key_is_stable_to_float_noise():
@@ -31,15 +34,28 @@ def test_rows_survive_reopening(tmp_path):
     path = tmp_path / "r.db"
     store = ResultStore(path, identity())
     store.add(record(0), Atoms("MoS2", positions=[[0, 0, 0], [1, 1, 1], [2, 2, 2]]))
-    store.add(record(1, "failed", math.nan), None)
+    store.add(record(1, Status.FAILED, math.nan, target=math.nan), None)
     back = ResultStore(path, identity()).records()
-    assert [r["candidate"] for r in back] == [0, 1]
-    assert back[0]["dft_gap_raw"] == 1.25 and back[0]["inputs"] == {"a": 3.1} and back[0]["versions"] == {"gpaw": "x"}
-    assert back[1]["status"] == "failed" and math.isnan(back[1]["dft_gap_raw"]) and "SCF" in back[1]["error"]
-    # The structures live in the database, readable by ASE's own tools.
+    # Every field comes back as it went in (NaN for the missing numbers), with its row id.
+    assert back[0] == replace(record(0), row_id=back[0].row_id)
+    assert back[1].result.status is Status.FAILED and math.isnan(back[1].result.gap_raw)
+    assert math.isnan(back[1].target) and back[1].pred == 0.9 and "SCF" in back[1].result.error
+    # The structures live in the database, readable by ASE's own tools, which also show the status.
     from ase.db import connect
 
-    assert connect(path).get(id=back[0]["row_id"]).toatoms().get_chemical_formula() == "MoS2"
+    row = connect(path).get(id=back[0].row_id)
+    assert row.toatoms().get_chemical_formula() == "MoS2" and row.status == "ok" and row.dft_gap_raw == 1.25
+
+
+def test_a_result_as_plain_data_round_trips_without_nan():
+    failed = record(3, Status.FAILED, math.nan, pred=math.nan)
+    plain = failed.to_dict()
+    assert plain["dft_gap_raw"] is None and plain["pred"] is None and plain["status"] == "failed"
+    json.dumps(plain, allow_nan=False)  # plain data: no NaN, no NumPy types
+    back = StoredResult.from_dict(plain)
+    assert math.isnan(back.result.gap_raw) and math.isnan(back.pred)
+    assert replace(back, pred=0.0, result=replace(back.result, gap_raw=0.0)) == \
+        replace(failed, pred=0.0, result=replace(failed.result, gap_raw=0.0))
 
 
 def test_other_settings_are_refused_unless_forced(tmp_path):
@@ -78,5 +94,5 @@ def test_a_digest_made_only_of_digits_is_stored(tmp_path):
 
     value = next(v for v in range(100_000) if hashlib.sha1(f"{float(v):.10g}".encode()).hexdigest()[:16].isdigit())
     assert design_key([value]).lstrip("d").isdigit()
-    ResultStore(tmp_path / "r.db", identity()).add({**record(0), "key": design_key([value])}, None)
-    assert ResultStore(tmp_path / "r.db", identity()).records()[0]["key"] == design_key([value])
+    ResultStore(tmp_path / "r.db", identity()).add(record(0, key=design_key([value])), None)
+    assert ResultStore(tmp_path / "r.db", identity()).records()[0].key == design_key([value])

@@ -61,10 +61,11 @@ def test_written_structures_read_back(tmp_path, fmt, pattern):
     space = load_dataset("mos2").space
     frame = pd.DataFrame([EQUILIBRIUM, {**EQUILIBRIUM, "a": 3.3, "gamma": 125.0, "efield": -0.5}])
     atoms = build_structures(frame, space)
-    paths = write_structures(atoms, frame, tmp_path, fmt)
-    files = sorted(tmp_path.glob(pattern))
-    index = pd.read_csv(tmp_path / "index.csv")
-    assert list(index["efield"]) == [0.3, -0.5] and (tmp_path / "index.csv") in paths
+    out = tmp_path / "st"
+    paths = write_structures(atoms, frame, out, fmt)
+    files = sorted(out.glob(pattern))
+    index = pd.read_csv(out / "index.csv")
+    assert list(index["efield"]) == [0.3, -0.5] and (out / "index.csv") in paths and all(p.is_file() for p in paths)
     back = read(files[0], index=":") if fmt == "extxyz" else [read(f) for f in files]
     assert len(back) == 2
     for got, want in zip(back, atoms):
@@ -96,3 +97,56 @@ def test_csv_round_off_at_a_bound_is_on_the_bound():
     assert atoms[0].cell.cellpar()[1] == pytest.approx(high)
     with pytest.raises(UserInputError, match="outside"):
         build_structures(pd.DataFrame([{**EQUILIBRIUM, "b": high + 1e-3}]), space)
+
+
+def _two_structures():
+    frame = pd.DataFrame([EQUILIBRIUM, {**EQUILIBRIUM, "a": 3.3, "efield": -0.5}])
+    return build_structures(frame, load_dataset("mos2").space), frame
+
+
+def test_a_new_run_replaces_an_old_folder_whole(tmp_path):
+    atoms, frame = _two_structures()
+    out = tmp_path / "st"
+    write_structures(atoms, frame, out, "cif")
+    assert len(list(out.glob("*.cif"))) == 2
+    write_structures(atoms[:1], frame[:1], out, "extxyz")
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["index.csv", "structures.extxyz"]
+    assert len(pd.read_csv(out / "index.csv")) == 1
+    assert not [p for p in tmp_path.iterdir() if p.name != "st"]  # no temporary folder left beside it
+
+
+def test_a_folder_with_a_users_files_is_refused_and_untouched(tmp_path):
+    atoms, frame = _two_structures()
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(UserInputError, match="matdesinne did not write") as err:
+        write_structures(atoms, frame, out, "cif")
+    assert "\n" not in str(err.value)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+
+
+def test_a_failure_midway_leaves_the_old_folder_as_it_was(tmp_path, monkeypatch):
+    import ase.io
+
+    atoms, frame = _two_structures()
+    atoms = atoms + atoms  # four structures
+    frame = pd.concat([frame, frame], ignore_index=True)
+    out = tmp_path / "st"
+    write_structures(atoms[:3], frame[:3], out, "poscar")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    written = []
+    real_write = ase.io.write
+
+    def failing_write(*args, **kwargs):
+        if len(written) == 2:
+            raise RuntimeError("ASE failed")
+        written.append(args[0])
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(ase.io, "write", failing_write)
+    with pytest.raises(RuntimeError, match="ASE failed"):
+        write_structures(atoms, frame, out, "cif")
+    assert len(written) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "st"]

@@ -5,18 +5,20 @@ The structure builders need only ASE; everything that computes needs the ``[dft]
 (GPAW, Dask), imported when first used.
 """
 
-from matdesinne.validation.calibration import Calibration, fit_offset
-from matdesinne.validation.dft import PRESETS, DFTSettings
+from matdesinne.validation.calibration import Calibration, fit_offset, resolve_calibration
+from matdesinne.validation.dft import PRESETS, DFTSettings, resolve_settings
+from matdesinne.validation.result import DFTResult, Status, StoredResult
 from matdesinne.validation.structures import BUILDERS, build_mos2, build_structures, register_builder, write_structures
 
 
-def __getattr__(name):  # validate/calibrate pull in Dask and tqdm; load them on first use
-    if name in ("validate", "calibrate"):
+def __getattr__(name):  # the runs pull in Dask and tqdm; load them on first use
+    if name in ("validate", "calibrate", "select_rows"):
         from matdesinne.validation import runner
 
         return getattr(runner, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BUILDERS", "PRESETS", "Calibration", "DFTSettings", "build_mos2", "build_structures", "calibrate",
-           "fit_offset", "register_builder", "validate", "write_structures"]
+__all__ = ["BUILDERS", "PRESETS", "Calibration", "DFTResult", "DFTSettings", "Status", "StoredResult", "build_mos2",
+           "build_structures", "calibrate", "fit_offset", "register_builder", "resolve_calibration",
+           "resolve_settings", "select_rows", "validate", "write_structures"]

@@ -16,7 +16,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from matdesinne.data import schema
+from matdesinne.data.datasets import check_seed
 from matdesinne.errors import UserInputError
+from matdesinne.validation.dft import DFTSettings
 
 CALIBRATION_FORMAT = "matdesinne-dft-calibration"
 
@@ -110,14 +113,23 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "") -> "Calibration":
-        if d.get("format") != CALIBRATION_FORMAT:
-            raise UserInputError(f"{source or 'calibration'}: not a matdesinne DFT calibration file")
+        """A calibration from plain data (a file's JSON object), every field checked for its
+        type: a wrong one is a one-line error naming the file and the field."""
+        where = source or "calibration"
+        if not isinstance(d, Mapping) or d.get("format") != CALIBRATION_FORMAT:
+            raise UserInputError(f"{where}: not a matdesinne DFT calibration file")
         try:
-            return cls(offset=float(d["offset"]), space=str(d["space"]), settings=dict(d["settings"]),
-                       fit=dict(d["fit"]), holdout=dict(d["holdout"]), seed=int(d.get("seed", 0)),
-                       failed=list(d.get("failed", [])), source=source)
-        except (KeyError, TypeError, ValueError) as err:
-            raise UserInputError(f"{source or 'calibration'}: damaged calibration file ({err!r})") from None
+            d = schema.fields(d, "calibration", ("format", "offset", "space", "settings", "fit", "holdout"),
+                              ("seed", "failed"))
+            values = dict(offset=schema.number(d["offset"], "offset"), space=schema.text(d["space"], "space"),
+                          fit=_read_report(d["fit"], "fit"), holdout=_read_report(d["holdout"], "holdout"),
+                          seed=check_seed(d.get("seed", 0)), failed=_read_list(d.get("failed", []), "failed"))
+            if not values["fit"]["rows"]:
+                raise ValueError("fit.rows is empty: an offset is fitted on at least one row")
+        except ValueError as err:
+            raise UserInputError(f"{where}: damaged calibration file ({err})") from None
+        settings = DFTSettings.from_dict(d["settings"], f"{where}: settings").to_dict()
+        return cls(**values, settings=settings, source=source)
 
     def save(self, path: str | os.PathLike) -> None:
         from matdesinne.io import write_json
@@ -132,6 +144,37 @@ class Calibration:
         return cls.from_dict(read_json(path), str(path))
 
 
+def _read_report(value: Any, what: str) -> dict:
+    """A :func:`rows_report` dict read back from a file: whole row numbers, one finite gap per
+    row in each list, and the MAE and agreement as numbers wherever there are rows."""
+    lists = ("published", "raw", "calibrated", "residuals")
+    d = schema.fields(value, what, ("rows", *lists, "mae", "zero_nonzero_agreement"))
+    rows = [schema.whole(r, f"{what}.rows") for r in _read_list(d["rows"], f"{what}.rows")]
+    report: dict[str, Any] = {"rows": rows}
+    report.update({k: schema.numbers(d[k], f"{what}.{k}", len(rows)).tolist() for k in lists})
+    report.update({k: schema.number(d[k], f"{what}.{k}") if rows else None for k in ("mae", "zero_nonzero_agreement")})
+    return report
+
+
+def _read_list(value: Any, what: str) -> list:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list, got {type(value).__name__}")
+    return value
+
+
 def shipped_calibration(models_dir: str | os.PathLike, settings_name: str) -> Path:
     """Where a models folder keeps the calibration of its design space at named settings."""
     return Path(models_dir) / f"calibration-{settings_name}.json"
+
+
+def resolve_calibration(spec: str | os.PathLike | None, models_dir: str | os.PathLike,
+                        settings: DFTSettings) -> Calibration | None:
+    """The calibration a run uses: for ``spec=None`` the models folder's
+    ``calibration-<settings name>.json`` if it has one, else none; for ``"none"``, none (raw
+    gaps clipped at 0); else the calibration file ``spec``."""
+    if spec is None:
+        shipped = shipped_calibration(models_dir, settings.name)
+        return Calibration.load(shipped) if shipped.is_file() else None
+    if isinstance(spec, str) and spec == "none":
+        return None
+    return Calibration.load(spec)

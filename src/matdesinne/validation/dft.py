@@ -1,9 +1,9 @@
 """The DFT engine: a Kohn-Sham band gap from an ASE ``Atoms`` with GPAW (PAW, plane waves).
 
 One narrow function, :func:`compute_gap`, runs on a Dask worker: it takes a structure and
-a :class:`DFTSettings` dict and returns a plain result dict, never raising, so that one
-failed structure never stops the others. GPAW is imported only there, so the rest of
-matdesinne works without the optional ``[dft]`` extra.
+:class:`DFTSettings` and returns a :class:`~matdesinne.validation.result.DFTResult`, never
+raising, so that one failed structure never stops the others. GPAW is imported only there,
+so the rest of matdesinne works without the optional ``[dft]`` extra.
 
 Layers (``atoms.info["layer"]``, set by e.g. the MoS2 builder) are computed as slabs: the
 c vector is replaced by its z projection, z is not periodic, the k-mesh is k×k×1, and a
@@ -12,15 +12,18 @@ dipole-layer correction lets a perpendicular field ``atoms.info["efield"]`` (V/�
 
 from __future__ import annotations
 
-import math
+import os
 import socket
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from ase import Atoms
 
+from matdesinne.data import schema
 from matdesinne.errors import UserInputError
+from matdesinne.validation.result import DFTResult, Status
 
 
 @dataclass(frozen=True)
@@ -44,17 +47,29 @@ class DFTSettings:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "settings") -> "DFTSettings":
+        """Settings from plain data (a JSON file's object), each value checked for its type:
+        ``kpoints`` and ``maxiter`` whole numbers, ``cutoff`` and ``smearing`` finite numbers,
+        ``name`` and ``xc`` strings; missing ones take the defaults."""
+        if not isinstance(d, Mapping):
+            raise UserInputError(f"{source}: expected a JSON object of DFT settings, got {type(d).__name__}")
         defaults = asdict(cls())
-        unknown = sorted(set(d) - set(defaults))
+        unknown = sorted(map(str, set(d) - set(defaults)))
         if unknown:
             raise UserInputError(f"{source}: unknown DFT setting(s) {', '.join(unknown)}; known: {', '.join(defaults)}")
         try:
-            settings = cls(**{k: type(defaults[k])(v) for k, v in d.items()})
-        except (TypeError, ValueError) as err:
-            raise UserInputError(f"{source}: bad DFT setting ({err})") from None
+            settings = cls(**{k: _READ[type(defaults[k])](v, k) for k, v in d.items()})
+        except ValueError as err:
+            raise UserInputError(f"{source}: bad DFT setting: {err}") from None
         if settings.cutoff <= 0 or settings.kpoints <= 0 or settings.smearing < 0 or settings.maxiter <= 0:
             raise UserInputError(f"{source}: cutoff, kpoints and maxiter must be positive, smearing non-negative")
+        if not settings.name or not settings.name.isprintable() or any(c in settings.name for c in "/\\"):
+            # The name becomes part of a file name: calibration-<name>.json.
+            raise UserInputError(f"{source}: name {settings.name!r} must be a plain word, usable in a file name")
         return settings
+
+
+#: How each type of setting is read from plain data.
+_READ = {str: schema.text, float: schema.number, int: schema.whole}
 
 
 #: Named presets for ``--settings``. ``standard`` reproduces the published MoS2 gaps after
@@ -65,19 +80,28 @@ PRESETS: dict[str, DFTSettings] = {
 }
 
 
-def resolve_settings(spec: str | DFTSettings | Mapping[str, Any]) -> DFTSettings:
+def settings_file(spec: Any) -> Path | None:
+    """The JSON file ``spec`` names, if it names one (an input of the run), else None."""
+    if isinstance(spec, (str, os.PathLike)) and str(spec).endswith(".json"):
+        return Path(spec)
+    return None
+
+
+def resolve_settings(spec: str | os.PathLike | DFTSettings | Mapping[str, Any]) -> DFTSettings:
     """A preset name, a JSON file of settings, a dict, or settings themselves."""
     if isinstance(spec, DFTSettings):
         return spec
     if isinstance(spec, Mapping):
         return DFTSettings.from_dict(spec)
-    if spec in PRESETS:
+    if isinstance(spec, str) and spec in PRESETS:
         return PRESETS[spec]
-    if str(spec).endswith(".json"):
+    path = settings_file(spec)
+    if path is not None:
         from matdesinne.io import read_json
 
-        return DFTSettings.from_dict(read_json(spec), str(spec))
-    raise UserInputError(f"unknown DFT settings {spec!r}: use {' or '.join(PRESETS)}, or a .json file of settings")
+        return DFTSettings.from_dict(read_json(path), str(path))
+    raise UserInputError(f"settings={spec}: unknown DFT settings; use {' or '.join(PRESETS)}, "
+                         "or a .json file of settings")
 
 
 def prepare(atoms: Atoms, settings: DFTSettings) -> tuple[Atoms, dict]:
@@ -125,30 +149,38 @@ def engine_versions() -> dict[str, str]:
             "numpy": numpy.__version__}
 
 
-def _reason(err: Exception, settings: Mapping[str, Any]) -> str:
+def _not_converged(err: Exception) -> bool:
+    """Whether ``err`` is GPAW's SCF non-convergence (False where GPAW cannot be imported)."""
+    try:
+        from gpaw import KohnShamConvergenceError
+    except ImportError:
+        return False
+    return isinstance(err, KohnShamConvergenceError)
+
+
+def _reason(err: Exception, settings: DFTSettings) -> str:
     """One line saying why a calculation failed."""
     name = type(err).__name__
-    if name == "KohnShamConvergenceError":  # GPAW's own message points to a log we do not write
-        return f"{name}: SCF not converged within {settings.get('maxiter')} iterations"
+    if _not_converged(err):  # GPAW's own message points to a log we do not write
+        return f"{name}: SCF not converged within {settings.maxiter} iterations"
     lines = str(err).strip().splitlines()
     return f"{name}: {lines[0]}" if lines else name
 
 
-def compute_gap(atoms: Atoms, settings: Mapping[str, Any]) -> dict:
-    """Run one calculation (on a worker). Returns ``status`` ("ok"/"failed"), ``dft_gap_raw``
-    (eV, NaN if failed), ``error``, ``seconds``, ``host`` and ``versions``; never raises."""
+def compute_gap(atoms: Atoms, settings: DFTSettings) -> DFTResult:
+    """Run one calculation (on a worker); the result holds the raw gap in eV, or why it failed.
+    Never raises."""
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
-    result = {"status": "ok", "dft_gap_raw": math.nan, "error": "", "host": socket.gethostname()}
     try:
         with threadpool_limits(1):  # one core per worker; two BLAS threads were ~10x slower
-            result["dft_gap_raw"] = band_gap(atoms, DFTSettings.from_dict(settings))
+            gap, status, error = band_gap(atoms, settings), Status.OK, ""
     except Exception as err:  # noqa: BLE001 -- any failure of one structure is recorded, not raised
-        result.update(status="failed", error=_reason(err, settings))
-    result["seconds"] = time.perf_counter() - start
+        gap, status, error = float("nan"), Status.FAILED, _reason(err, settings)
+    seconds = time.perf_counter() - start
     try:
-        result["versions"] = engine_versions()
+        versions = engine_versions()
     except ImportError:
-        result["versions"] = {}
-    return result
+        versions = {}
+    return DFTResult(status, gap, error, seconds, socket.gethostname(), versions)

@@ -10,7 +10,6 @@ the structure itself, so ``ase db results.db`` browses them.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sqlite3
 from pathlib import Path
@@ -19,9 +18,13 @@ from typing import Any, Iterable, Mapping
 from ase import Atoms
 
 from matdesinne.errors import UserInputError
+from matdesinne.validation.result import StoredResult
 
 STORE_FORMAT = "matdesinne-dft-results"
 STORE_VERSION = 1
+#: The fields of :meth:`StoredResult.to_dict` kept as ASE key-value pairs (``ase db`` shows and
+#: queries them); the others go in each row's data.
+KEY_VALUE = ("candidate", "key", "status", "seconds", "dft_gap_raw", "error")
 
 
 def design_key(values: Iterable[float]) -> str:
@@ -94,39 +97,17 @@ class ResultStore:
                                  f"is not {STORE_VERSION}")
         return {k: meta[k] for k in ("design_space", "settings") if k in meta}
 
-    def records(self) -> list[dict]:
-        """Every stored result as a flat dict (see :meth:`add`), oldest first."""
-        out = []
-        for row in self._db.select(sort="id"):
-            kv, data = row.key_value_pairs, row.data
-            raw = kv.get("dft_gap_raw")
-            out.append({
-                "candidate": kv["candidate"], "key": kv["key"], "inputs": data["inputs"],
-                "target": _nan(data.get("target")), "pred": _nan(data.get("pred")),
-                "status": kv["status"], "dft_gap_raw": math.nan if raw is None else raw,
-                "error": kv.get("error", ""), "seconds": kv.get("seconds", math.nan),
-                "host": data.get("host", ""), "versions": data.get("versions", {}), "row_id": row.id,
-            })
-        return out
+    def records(self) -> list[StoredResult]:
+        """Every stored result, oldest first."""
+        return [StoredResult.from_dict({**row.data, **row.key_value_pairs}, row.id) for row in self._db.select(sort="id")]
 
-    def add(self, record: Mapping[str, Any], atoms: Atoms | None) -> int:
-        """Commit one finished result; returns its database row id.
-
-        ``record`` holds ``candidate`` (row of the candidates file), ``key`` (:func:`design_key`),
-        ``inputs`` (parameter -> value), ``target``, ``pred``, ``status``, ``dft_gap_raw`` (eV),
-        ``error``, ``seconds``, ``host`` and ``versions``.
-        """
-        # Only values of our own making go in key-value pairs (ASE is strict about them);
-        # anything a user names, such as the settings, goes in data.
-        kv = {"candidate": int(record["candidate"]), "key": record["key"], "status": record["status"],
-              "seconds": float(record["seconds"])}
-        if math.isfinite(record["dft_gap_raw"]):
-            kv["dft_gap_raw"] = float(record["dft_gap_raw"])
-        if record["error"]:
-            kv["error"] = record["error"]
-        data = {"inputs": dict(record["inputs"]), "target": _none(record.get("target")),
-                "pred": _none(record.get("pred")), "settings": self.identity["settings"],
-                "host": record.get("host", ""), "versions": record.get("versions", {})}
+    def add(self, stored: StoredResult, atoms: Atoms | None) -> int:
+        """Commit one finished result, with its structure if it was built; returns its row id."""
+        data = stored.to_dict()
+        # ASE is strict about key-value pairs, so only values of our own making go there (and no
+        # None); anything a user names, such as the settings, goes in data.
+        kv = {k: v for k in KEY_VALUE if (v := data.pop(k)) not in (None, "")}
+        data["settings"] = self.identity["settings"]
         try:
             return self._db.write(atoms if atoms is not None else Atoms(), key_value_pairs=kv, data=data)
         except (OSError, sqlite3.Error) as err:
@@ -137,10 +118,3 @@ class ResultStore:
         if ids:
             self._db.delete(ids)
 
-
-def _none(value):
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else float(value)
-
-
-def _nan(value):
-    return math.nan if value is None else float(value)

@@ -70,7 +70,8 @@ def builder_for(space: DesignSpace) -> Builder:
 
 
 #: Values this close to a bound (as a fraction of the range) count as on it: a CSV written
-#: with 7 significant digits moves a candidate that sits exactly on a bound by ~1e-7.
+#: with 7 significant digits (as matdesinne wrote them before they kept every digit) moves a
+#: candidate that sits exactly on a bound by ~1e-7.
 ROUND_OFF = 1e-6
 
 
@@ -108,29 +109,30 @@ FORMATS = {"cif": "cif", "poscar": "vasp", "extxyz": "extxyz"}
 def write_structures(atoms: list[Atoms], frame: pd.DataFrame, out: str | os.PathLike, fmt: str) -> list[Path]:
     """Write each structure as ``structure_<row>.<fmt>`` (one ``structures.extxyz`` for extxyz,
     whose per-frame info keeps every parameter) and an ``index.csv`` mapping rows, design
-    parameters and the field to files. Returns the written paths."""
+    parameters and the field to files. Returns the written paths.
+
+    The folder ``out`` is written whole or not at all: it must be new, empty or an earlier
+    output of matdesinne, which is replaced (no file of an older run stays beside the new
+    index); a failure midway leaves it as it was.
+    """
     from ase.io import write
 
-    from matdesinne.io import atomic_path, ensure_dir, write_csv
+    from matdesinne.io import atomic_folder, write_csv
 
     if fmt not in FORMATS:
         raise UserInputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    out = ensure_dir(out)
+    out = Path(out)
     index = frame.copy()
-    paths = []
     if fmt == "extxyz":
-        with atomic_path(out / "structures.extxyz") as tmp:
-            write(tmp, atoms, format="extxyz")
-        paths.append(out / "structures.extxyz")
-        index["file"] = "structures.extxyz"
+        names, contents = ["structures.extxyz"], [atoms]  # every structure in one file
+        index["file"] = names[0]
         index["frame"] = range(len(atoms))
     else:
         ext = "vasp" if fmt == "poscar" else fmt
-        names = [f"structure_{i:05d}.{ext}" for i in range(len(atoms))]
-        for at, name in zip(atoms, names):
-            with atomic_path(out / name) as tmp:
-                write(tmp, at, format=FORMATS[fmt])
-            paths.append(out / name)
+        names, contents = [f"structure_{i:05d}.{ext}" for i in range(len(atoms))], atoms
         index["file"] = names
-    write_csv(index, out / "index.csv")
-    return [*paths, out / "index.csv"]
+    with atomic_folder(out) as tmp:
+        for name, content in zip(names, contents):
+            write(tmp / name, content, format=FORMATS[fmt])
+        write_csv(index, tmp / "index.csv")
+    return [*(out / name for name in names), out / "index.csv"]
