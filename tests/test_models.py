@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,7 +7,9 @@ import torch
 
 from conftest import synth_data, synth_forward, synth_space
 from matdesinne.errors import UserInputError
-from matdesinne.models import CINN, EnsembleSurrogate, default_models_dir, load_models
+from matdesinne.models import (
+    CINN, EnsembleSurrogate, Estimator, Generator, Standardizer, default_models_dir, load_models,
+)
 
 
 def test_cinn_round_trip_x_to_z_to_x(tiny_models):
@@ -109,3 +112,104 @@ def test_models_of_different_design_spaces_are_refused(tiny_models, tmp_path):
     EnsembleSurrogate.load(default_models_dir()).save(tmp_path)  # the shipped MoS2 surrogate
     with pytest.raises(UserInputError, match="belongs to design space"):
         load_models(tmp_path)
+
+
+def test_models_import_nothing_from_the_layers_above():
+    import ast
+
+    import matdesinne.models as package
+
+    above = tuple(f"matdesinne.{p}" for p in ("evaluation", "pipeline", "validation", "analysis", "cli"))
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            assert not [n for n in names if n.startswith(above)], (path.name, names)
+
+
+def test_subclass_hooks_are_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        Estimator()
+
+    class NoDraw(Generator):
+        kind = "nodraw"
+
+        def __init__(self, seed: int = 0):
+            self._set_params(locals())
+
+        def _build_module(self):
+            return torch.nn.Linear(1, 1)
+
+        def _loss(self, xs, cond, gen, progress):
+            return xs.sum()
+
+    with pytest.raises(TypeError, match="_draw"):
+        NoDraw()
+
+
+def test_surrogate_scores_itself(tiny_models):
+    from matdesinne.evaluation.metrics import forward_metrics
+
+    x, y = synth_data(400, seed=15)
+    score = tiny_models.surrogate.score(x, y)
+    assert score["n"] == 400 and score["mae"] < 0.05 and score["floor_accuracy"] > 0.9
+    assert score["mae_at_floor"] is not None and score["mae_above_floor"] is not None
+    assert forward_metrics(tiny_models.surrogate, x, y) == score
+    with pytest.raises(UserInputError, match="one property value per row"):
+        tiny_models.surrogate.score(x, y[:10])
+
+
+def test_predict_refuses_values_beyond_float32(tiny_models):
+    x = np.full((3, 3), 0.5)
+    x[1, 2] = -1e39
+    with pytest.raises(UserInputError, match=r"float32 range .* -1e\+39 in column 'p2' on data row 2"):
+        tiny_models.surrogate.predict(x)
+
+
+def _tiny_fit(cls, **settings):
+    x, y = synth_data(200, seed=16)
+    xv, yv = synth_data(50, seed=17)
+    size = {"members": 2} if cls is EnsembleSurrogate else {"blocks": 1}
+    return cls(**{"hidden": 8, "epochs": 1, "device": "cpu", **size, **settings}).fit(x, y, synth_space(), xv, yv)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 2**64])
+@pytest.mark.parametrize("cls", [EnsembleSurrogate, CINN])
+def test_bad_seeds_are_one_line_errors(cls, seed, tiny_models):
+    with pytest.raises(UserInputError, match=r"seed=\S+ must be a whole number from 0 to 4294967295") as err:
+        _tiny_fit(cls, seed=seed)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserInputError, match="must be a whole number from 0"):
+        tiny_models.generator.sample(0.5, 10, seed=seed)
+
+
+@pytest.mark.parametrize(
+    "cls, settings, message",
+    [
+        (EnsembleSurrogate, {"members": 0}, "members must be from 1"),
+        (EnsembleSurrogate, {"hidden": -4}, "hidden must be from 1"),
+        (EnsembleSurrogate, {"lr": 0.0}, "lr must be positive"),
+        (EnsembleSurrogate, {"epochs": 1.5}, "epochs must be a whole number"),
+        (EnsembleSurrogate, {"device": "gpu"}, "device must be one of auto, cpu, cuda"),
+        (CINN, {"clamp": float("nan")}, "clamp must be a finite number"),
+        (CINN, {"y_noise": -0.1}, "y_noise must be at least 0"),
+        (CINN, {"bounded": "yes"}, "bounded must be true or false"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(cls, settings, message):
+    with pytest.raises(UserInputError, match=message):
+        _tiny_fit(cls, **settings)
+
+
+def test_generator_fits_its_scaler_once_on_the_modelled_coordinates(monkeypatch):
+    fitted = []
+    fit = Standardizer.fit.__func__
+    monkeypatch.setattr(Standardizer, "fit", classmethod(lambda cls, v: fitted.append(np.shape(v)) or fit(cls, v)))
+    cinn = _tiny_fit(CINN)
+    assert fitted == [(200, 3), (200,)]  # x's coordinates, then y
+    x, _ = synth_data(200, seed=16)
+    np.testing.assert_allclose(cinn.x_scaler_.mean, cinn._coords(x).mean(0))

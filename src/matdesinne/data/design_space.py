@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from matdesinne.data import schema
 from matdesinne.errors import UserInputError
+
+#: Columns that matdesinne writes beside the design parameters: the requested target and
+#: candidate number (candidates, DFT results), a row id, and the DFT results' own columns.
+#: A parameter of one of these names would be overwritten in, or vanish from, those files.
+RESERVED_COLUMNS = ("target", "candidate", "id", "dft_gap_raw", "dft_gap", "status", "error", "seconds")
+
+
+def reserved_columns(property_name: str) -> tuple[str, ...]:
+    """Every column name a design parameter may not take: :data:`RESERVED_COLUMNS` and the
+    prediction columns ``<property>_pred`` and ``<property>_std``."""
+    return (*RESERVED_COLUMNS, f"{property_name}_pred", f"{property_name}_std")
+
+
+def check_names(names: Sequence[str], property_name: str) -> None:
+    """Refuse, in one line, design-parameter names that repeat, that name the property, or
+    that matdesinne's outputs reserve (see :func:`reserved_columns`)."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise UserInputError(f"column {name!r} is named twice among the design parameters")
+        seen.add(name)
+    if property_name in seen:
+        raise UserInputError(f"column {property_name!r} cannot be both a design parameter and the property")
+    taken = [n for n in names if n in reserved_columns(property_name)]
+    if taken:
+        raise UserInputError(
+            f"design parameter {taken[0]!r} has a name that matdesinne writes into its own outputs "
+            f"(reserved: {', '.join(reserved_columns(property_name))}); rename that column"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +76,13 @@ class Property:
     lower: float | None = None
     upper: float | None = None
 
+    def __post_init__(self):
+        limits = [v for v in (self.lower, self.upper) if v is not None]
+        if not all(math.isfinite(v) for v in limits) or (len(limits) == 2 and self.lower >= self.upper):
+            raise UserInputError(
+                f"property {self.name!r} needs finite limits with lower < upper, got {self.lower}:{self.upper}"
+            )
+
 
 @dataclass(frozen=True)
 class DesignSpace:
@@ -54,6 +91,11 @@ class DesignSpace:
     name: str
     parameters: tuple[Parameter, ...]
     property: Property
+
+    def __post_init__(self):
+        if not self.parameters:
+            raise UserInputError(f"design space {self.name!r} needs at least one design parameter")
+        check_names(self.names, self.property.name)
 
     @property
     def names(self) -> list[str]:
@@ -122,10 +164,30 @@ class DesignSpace:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "DesignSpace":
+        """The inverse of :meth:`to_dict`. Read from a file, so every field is checked: a
+        ``ValueError`` (``UserInputError`` for bad bounds or names) names the first bad one."""
+        d = schema.fields(d, "design_space", ("name", "parameters", "property"))
+        if not isinstance(d["parameters"], list):
+            raise ValueError("design_space.parameters must be a list")
+        parameters = []
+        for i, p in enumerate(d["parameters"]):
+            where = f"design_space.parameters[{i}]"
+            p = schema.fields(p, where, ("name", "low", "high", "unit", "equilibrium"))
+            parameters.append(Parameter(
+                schema.text(p["name"], f"{where}.name", empty=False), schema.number(p["low"], f"{where}.low"),
+                schema.number(p["high"], f"{where}.high"), schema.text(p["unit"], f"{where}.unit"),
+                schema.optional_number(p["equilibrium"], f"{where}.equilibrium"),
+            ))
+        prop = schema.fields(d["property"], "design_space.property", ("name", "unit", "lower", "upper"))
         return cls(
-            name=str(d["name"]),
-            parameters=tuple(Parameter(**p) for p in d["parameters"]),
-            property=Property(**d["property"]),
+            name=schema.text(d["name"], "design_space.name", empty=False),
+            parameters=tuple(parameters),
+            property=Property(
+                schema.text(prop["name"], "design_space.property.name", empty=False),
+                schema.text(prop["unit"], "design_space.property.unit"),
+                schema.optional_number(prop["lower"], "design_space.property.lower"),
+                schema.optional_number(prop["upper"], "design_space.property.upper"),
+            ),
         )
 
 

@@ -1,66 +1,45 @@
-"""What every model shares: settings, normalisation, devices, seeded training, checkpoints.
+"""What every model shares: settings, normalisation, devices, and saving and loading.
 
-Checkpoints are two files per model in a folder: ``<kind>.safetensors`` (weights; loading
-runs no code) and ``<kind>.json`` (settings, design space, normalisation, training record).
+Network building blocks live in :mod:`~matdesinne.models.nn`, the training loop in
+:mod:`~matdesinne.models.fitting`, and the checkpoint format in
+:mod:`~matdesinne.models.checkpoint`.
 """
 
 from __future__ import annotations
 
+import abc
 import inspect
-import json
-import logging
-import math
 import os
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
-log = logging.getLogger(__name__)
-
-from matdesinne import __version__
+from matdesinne.data import schema
+from matdesinne.data.datasets import check_seed
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.io import atomic_path, write_json
+from matdesinne.models.checkpoint import (
+    check_shapes, checkpoint_paths, first_line, read_checkpoint, read_weights, size_bound, write_checkpoint,
+)
+from matdesinne.models.fitting import seeded
 
-CHECKPOINT_FORMAT = "matdesinne-checkpoint"
-CHECKPOINT_VERSION = 1
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` picks CUDA when present, else the CPU; ``"cuda"`` without a GPU is an error."""
     if isinstance(device, torch.device):
         return device
+    if device not in DEVICES:
+        raise UserInputError(f"unknown device {device!r}: use auto, cpu or cuda")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserInputError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
-    if device not in ("cpu", "cuda"):
-        raise UserInputError(f"unknown device {device!r}: use auto, cpu or cuda")
     return torch.device(device)
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run a block under ``seed`` without disturbing the caller's global RNGs.
-
-    NumPy's global RNG is seeded too: FrEIA draws its blocks' fixed permutations from it.
-    """
-    numpy_state = np.random.get_state()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            np.random.seed(seed)
-            yield
-    finally:
-        np.random.set_state(numpy_state)
 
 
 @dataclass(frozen=True)
@@ -80,8 +59,13 @@ class Standardizer:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Standardizer":
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+    def from_dict(cls, d: dict, k: int, field: str = "scaler") -> "Standardizer":
+        """The inverse of :meth:`to_dict` for ``k`` columns; a ``ValueError`` names a bad field."""
+        d = schema.fields(d, field, ("mean", "std"))
+        std = schema.numbers(d["std"], f"{field}.std", k)
+        if (std <= 0).any():
+            raise ValueError(f"{field}.std must be positive")
+        return cls(schema.numbers(d["mean"], f"{field}.mean", k), std)
 
     def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         return (
@@ -90,30 +74,34 @@ class Standardizer:
         )
 
 
-def mlp(d_in: int, d_out: int, hidden: int, layers: int, zero_last: bool = False) -> torch.nn.Sequential:
-    """``layers`` SiLU hidden layers of width ``hidden``; optionally a zero-initialised
-    output layer (for a coupling block that starts as the identity)."""
-    mods: list[torch.nn.Module] = []
-    for _ in range(layers):
-        mods += [torch.nn.Linear(d_in, hidden), torch.nn.SiLU()]
-        d_in = hidden
-    last = torch.nn.Linear(d_in, d_out)
-    if zero_last:
-        torch.nn.init.zeros_(last.weight)
-        torch.nn.init.zeros_(last.bias)
-    return torch.nn.Sequential(*mods, last)
-
-
-class Estimator:
+class Estimator(abc.ABC):
     """Base of the models, in the scikit-learn manner.
 
-    The constructor only stores settings; ``fit`` learns and returns ``self``; learned
-    state ends in ``_``: ``space_`` (the DesignSpace), ``x_scaler_``, ``y_scaler_``,
+    The constructor only stores settings; ``fit`` checks them, learns and returns ``self``;
+    learned state ends in ``_``: ``space_`` (the DesignSpace), ``x_scaler_``, ``y_scaler_``,
     ``y_range_`` (the property's min and max in training), ``module_`` (the torch network),
     ``training_`` (a JSON-able record of the fit).
+
+    Training settings that every model takes (:data:`TRAINING_PARAMS`):
+
+    epochs : at most this many passes over the training rows.
+    batch_size : rows per Adam step.
+    lr, weight_decay : Adam's learning rate (halved when the validation score stalls) and
+        L2 weight decay.
+    patience : training stops this many epochs after the best validation score; the
+        weights kept are those of that best epoch.
+    seed : seeds initialisation, shuffling and any training noise; a whole number from 0
+        to 2**32 - 1. The same seed gives the same model on the same device.
+    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"`` for training.
     """
 
     kind: str = ""
+
+    #: Settings of the training loop rather than of the network (documented above).
+    TRAINING_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "seed", "device")
+
+    #: Numeric settings that may be 0; the other whole-number and real settings must be positive.
+    _may_be_zero: frozenset[str] = frozenset({"layers", "weight_decay"})
 
     # --- settings ---------------------------------------------------------------------
     @classmethod
@@ -133,6 +121,29 @@ class Estimator:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def _check_params(self) -> None:
+        """Refuse, in one line (``UserInputError``), a setting whose type differs from its
+        default's or whose value is out of range: sizes and rates positive (or 0 where
+        :attr:`_may_be_zero` says so), the seed as :func:`~matdesinne.data.check_seed` wants."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        try:
+            for name, value in self.get_params().items():
+                default = defaults[name].default
+                if name == "seed":
+                    check_seed(value)
+                elif name == "device":
+                    if value not in DEVICES:
+                        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {value!r}")
+                elif isinstance(default, bool):
+                    if not isinstance(value, bool):
+                        raise ValueError(f"{name} must be true or false, got {value!r}")
+                elif isinstance(default, int):
+                    schema.whole(value, name, minimum=0 if name in self._may_be_zero else 1)
+                elif isinstance(default, float):
+                    schema.number(value, name, minimum=0.0, positive=name not in self._may_be_zero)
+        except ValueError as err:
+            raise UserInputError(f"{type(self).__name__}: {err}") from None
+
     # --- learned state ------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "module_"):
@@ -147,18 +158,25 @@ class Estimator:
         self.module_.to(resolve_device(device))
         return self
 
+    @abc.abstractmethod
     def _build_module(self) -> torch.nn.Module:
-        """Make the (untrained) network from settings and ``space_``; subclasses implement."""
-        raise NotImplementedError
+        """Make the (untrained) network from settings and ``space_``."""
+
+    def _coords(self, x: np.ndarray) -> np.ndarray:
+        """Physical design parameters (n, dim) -> the coordinates the network models, before
+        standardisation; the identity unless a subclass says otherwise."""
+        return np.asarray(x, dtype=np.float64)
 
     def _prepare(self, x: np.ndarray, y: np.ndarray, space: DesignSpace) -> None:
-        """Check the training arrays and fit the normalisation."""
+        """Check the settings and training arrays, and fit the normalisation (``x_scaler_``
+        on the modelled coordinates, see :meth:`_coords`)."""
+        self._check_params()
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if x.ndim != 2 or x.shape[1] != space.dim or len(x) != len(y):
             raise UserInputError(f"expected x of shape (n, {space.dim}) and y of shape (n,), got {x.shape} and {y.shape}")
         self.space_ = space
-        self.x_scaler_ = Standardizer.fit(x)
+        self.x_scaler_ = Standardizer.fit(self._coords(x))
         self.y_scaler_ = Standardizer.fit(y)
         self.y_range_ = (float(y.min()), float(y.max()))
 
@@ -168,18 +186,13 @@ class Estimator:
         return {}
 
     def _load_extra_state(self, state: dict) -> None:
-        pass
+        """Restore :meth:`_extra_state`, checking every field (a ``ValueError`` names a bad one)."""
+        schema.fields(state, "extra", ())
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write ``<kind>.safetensors`` and ``<kind>.json`` into ``directory`` (created if missing)."""
         self._check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "kind": self.kind,
-            "matdesinne_version": __version__,
+        body = {
             "params": self.get_params(),
             "design_space": self.space_.to_dict(),
             "x_scaler": self.x_scaler_.to_dict(),
@@ -188,105 +201,44 @@ class Estimator:
             "extra": self._extra_state(),
             "training": self.training_,
         }
-        weights = {k: v.detach().to("cpu").contiguous() for k, v in self.module_.state_dict().items()}
-        with atomic_path(directory / f"{self.kind}.safetensors") as tmp:
-            save_file(weights, str(tmp))
-        write_json(meta, directory / f"{self.kind}.json")
-        return directory
+        return write_checkpoint(directory, self.kind, body, self.module_.state_dict())
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> "Estimator":
-        """Load a checkpoint written by :meth:`save`. Any damage is a ``UserInputError``."""
-        directory = Path(directory)
-        meta_path = directory / f"{cls.kind}.json"
-        weights_path = directory / f"{cls.kind}.safetensors"
-        for path in (meta_path, weights_path):
-            if not path.is_file():
-                raise UserInputError(f"{path}: no such checkpoint file")
+        """Load a checkpoint written by :meth:`save`. Any damage is a one-line ``UserInputError``,
+        found before the network is allocated (see :mod:`~matdesinne.models.checkpoint`)."""
+        meta_path, weights_path = checkpoint_paths(directory, cls.kind)
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("format") != CHECKPOINT_FORMAT or meta.get("kind") != cls.kind:
-                raise ValueError(f"not a matdesinne {cls.kind} checkpoint")
-            if meta.get("format_version") != CHECKPOINT_VERSION:
-                raise ValueError(f"checkpoint format version {meta.get('format_version')} is not {CHECKPOINT_VERSION}")
-            model = cls(**meta["params"])
-            model.space_ = DesignSpace.from_dict(meta["design_space"])
-            model.x_scaler_ = Standardizer.from_dict(meta["x_scaler"])
-            model.y_scaler_ = Standardizer.from_dict(meta["y_scaler"])
-            model.y_range_ = tuple(float(v) for v in meta["y_range"])
-            model.training_ = meta.get("training", {})
-            model._load_extra_state(meta.get("extra", {}))
+            meta, shapes = read_checkpoint(meta_path, weights_path, cls.kind)
+            model = cls._from_meta(meta, size_bound(shapes))
+            # Seeded: FrEIA draws fixed permutations from NumPy's global RNG while building.
+            with seeded(0), torch.device("meta"):  # shapes only: nothing is allocated
+                check_shapes(model._build_module(), shapes)
+            state = read_weights(weights_path)
             with seeded(0):
                 model.module_ = model._build_module()
-            model.module_.load_state_dict(load_file(str(weights_path)), strict=True)
+            model.module_.load_state_dict(state, strict=True)
         except (ValueError, KeyError, TypeError, RuntimeError, SafetensorError, OSError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserInputError(f"{directory}: {cls.kind} checkpoint is corrupt or incompatible ({first})") from None
+            raise UserInputError(f"{directory}: {cls.kind} checkpoint is corrupt or incompatible ({first_line(err)})") from None
         model.module_.eval()
         return model.to(device)
 
-
-def fit_module(
-    module: torch.nn.Module,
-    batch_loss: Callable[[torch.Tensor], torch.Tensor],
-    val_score: Callable[[], float],
-    n_train: int,
-    *,
-    streams: int = 1,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float = 0.0,
-    patience: int,
-    seed: int,
-    device: torch.device,
-    desc: str,
-) -> dict:
-    """Adam training with a best-on-validation checkpoint and early stopping.
-
-    ``batch_loss(idx)`` gets training-row indices of shape (streams, batch) — several
-    streams let each ensemble member see its own shuffle — and returns a scalar loss.
-    ``val_score()`` is lower-is-better. The module ends holding its best-scoring weights.
-    """
-    opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
-    gen = torch.Generator().manual_seed(seed)
-    best, best_epoch, best_state, history = math.inf, -1, None, []
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=desc, unit="epoch", leave=False, disable=None)
-    for epoch in bar:
-        module.train()
-        order = torch.stack([torch.randperm(n_train, generator=gen) for _ in range(streams)]).to(device)
-        total = 0.0
-        for lo in range(0, n_train - batch_size + 1 if n_train >= batch_size else 1, batch_size):
-            loss = batch_loss(order[:, lo : lo + batch_size])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
-            opt.step()
-            total += float(loss.detach())
-        module.eval()
-        with torch.no_grad():
-            score = float(val_score())
-        sched.step(score)
-        history.append(score)
-        if score < best:
-            best, best_epoch = score, epoch
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        bar.set_postfix(train=f"{total:.3g}", val=f"{score:.4g}", best=f"{best:.4g}")
-        if bar.disable and (epoch + 1) % max(1, epochs // 10) == 0:  # no bar off a terminal: a log line
-            log.info("%s: epoch %d/%d, validation %.4g, best %.4g (epoch %d), %.0f s", desc, epoch + 1, epochs,
-                     score, best, best_epoch + 1, time.perf_counter() - start)
-        if epoch - best_epoch >= patience:
-            break
-    bar.close()
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
-    return {
-        "epochs_run": len(history),
-        "best_epoch": best_epoch + 1,
-        "best_val_score": best,
-        "seconds": round(time.perf_counter() - start, 2),
-        "device": str(device),
-    }
+    @classmethod
+    def _from_meta(cls, meta: dict, size_limit: int) -> "Estimator":
+        """An unbuilt model from checked metadata; size settings above ``size_limit`` (what
+        the weights can back) are refused before anything is built."""
+        model = cls(**schema.fields(meta["params"], "params", cls._param_names()))
+        model._check_params()
+        for name, value in model.get_params().items():
+            if name not in cls.TRAINING_PARAMS and type(value) is int and value > size_limit:
+                raise ValueError(f"params.{name} = {value} is larger than any size in the weights ({size_limit})")
+        model.space_ = DesignSpace.from_dict(meta["design_space"])
+        model.x_scaler_ = Standardizer.from_dict(meta["x_scaler"], model.space_.dim, "x_scaler")
+        model.y_scaler_ = Standardizer.from_dict(meta["y_scaler"], 1, "y_scaler")
+        low, high = schema.numbers(meta["y_range"], "y_range", 2)
+        if low > high:
+            raise ValueError(f"y_range must run from low to high, got {low:g}:{high:g}")
+        model.y_range_ = (float(low), float(high))
+        model.training_ = meta["training"]
+        model._load_extra_state(meta["extra"])
+        return model

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from matdesinne.models.base import mlp
+from matdesinne.models.nn import mlp
 from matdesinne.models.generator import Generator
 
 
@@ -27,9 +27,9 @@ class CINN(Generator):
         random permutation, so every coordinate is transformed).
     hidden, layers : width and depth of each coupling's subnetwork.
     clamp : soft clamp of the log-scales, for stable inversion.
-    bounded, y_noise : see :class:`~matdesinne.models.generator.Generator`.
-    epochs, batch_size, lr, weight_decay, patience, seed, device : training; the weights
-        kept are those with the best validation negative log-likelihood.
+    bounded, y_noise, and the training settings (epochs, batch_size, lr, weight_decay,
+        patience, seed, device) : see :class:`~matdesinne.models.generator.Generator`; the
+        validation score is the negative log-likelihood.
     """
 
     kind = "cinn"

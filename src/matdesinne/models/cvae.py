@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from matdesinne.models.base import mlp
+from matdesinne.models.nn import mlp
 from matdesinne.models.generator import Generator
 
 
@@ -30,9 +30,12 @@ class CVAE(Generator):
     latent : size of z.
     hidden, layers : each of the encoder and decoder MLPs.
     alpha, beta : weights of the reconstruction error and of the KL term.
+    bounded, y_noise, and the training settings (epochs, batch_size, lr, weight_decay,
+        patience, seed, device) : see :class:`~matdesinne.models.generator.Generator`.
     """
 
     kind = "cvae"
+    _may_be_zero = Generator._may_be_zero | {"alpha", "beta"}
 
     def __init__(
         self,

@@ -6,12 +6,16 @@ loss (``_loss``) and how it draws standardised samples (``_draw``); this base do
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import torch
 
+from matdesinne.data.datasets import check_seed
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.models.base import Estimator, Standardizer, fit_module, resolve_device, seeded
+from matdesinne.models.base import Estimator, resolve_device
+from matdesinne.models.fitting import fit_module, seeded
 
 #: The box is shrunk by this fraction of each range on both sides before the logit, so
 #: rows that sit exactly on a bound map to finite coordinates.
@@ -30,10 +34,14 @@ class Generator(Estimator):
     y_noise : std of Gaussian noise on the standardised condition in training. It smooths
         a point mass of the property (64 % of MoS2 gaps are exactly 0), so conditioning at
         0 and just above 0 are both well defined.
+    epochs, batch_size, lr, weight_decay, patience, seed, device : training, see
+        :class:`~matdesinne.models.base.Estimator`; the validation score is the family's
+        own loss on the validation rows (with fixed noise draws).
     """
 
     bounded: bool
     y_noise: float
+    _may_be_zero = Estimator._may_be_zero | {"y_noise"}
 
     # --- coordinates --------------------------------------------------------------------
     def _coords(self, x: np.ndarray) -> np.ndarray:
@@ -64,25 +72,24 @@ class Generator(Estimator):
         return self.space_.lows + u * (self.space_.highs - self.space_.lows)
 
     # --- what a family supplies ---------------------------------------------------------
+    @abc.abstractmethod
     def _loss(self, xs: torch.Tensor, cond: torch.Tensor, gen: torch.Generator, progress: float) -> torch.Tensor:
         """Training loss on a batch of standardised x (b, dim) and noisy condition (b, 1).
 
         ``gen`` drives any randomness; ``progress`` runs from 0 to 1 over training (for
         loss-weight ramps) and is 1 for validation.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _draw(self, cond: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Standardised samples (n, dim) for conditions ``cond`` (n, 1). ``gen`` is a CPU
         generator: draw on the CPU and move to the device, so a seed means the same
         samples on any device."""
-        raise NotImplementedError
 
     # --- training and sampling ----------------------------------------------------------
     def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray):
         """Train on (x, y); (x_val, y_val) picks the best epoch. Returns self."""
         self._prepare(x, y, space)
-        self.x_scaler_ = Standardizer.fit(self._coords(x))
         device = resolve_device(self.device)
         xs, ys = self._standardized(x, device), self._condition(y, device)
         xv, yv = self._standardized(x_val, device), self._condition(y_val, device)
@@ -112,10 +119,12 @@ class Generator(Estimator):
         return self
 
     def sample(self, target: float, n: int, seed: int = 0) -> np.ndarray:
-        """Draw ``n`` samples of x given ``y = target``: array (n, dim), physical units."""
+        """Draw ``n`` samples of x given ``y = target``: array (n, dim), physical units.
+        ``seed`` (0 to 2**32 - 1) fixes the samples, on any device."""
         self._check_fitted()
         if n <= 0:
             raise UserInputError(f"the number of samples must be positive, got {n}")
+        seed = check_seed(seed)
         cond = self._condition(np.full(n, float(target)))
         with torch.inference_mode():
             xs = self._draw(cond, torch.Generator().manual_seed(seed))

@@ -13,7 +13,7 @@ import FrEIA.modules as fm
 import torch
 from torch import nn
 
-from matdesinne.models.base import mlp
+from matdesinne.models.nn import mlp
 from matdesinne.models.generator import Generator
 
 
@@ -41,9 +41,12 @@ class INN(Generator):
         prior, and the backward MMD on x. ``w_x`` ramps up as ``progress ** 2`` (the paper:
         "weight coefficients for each loss are initialized" and raised in training).
     pad_noise : std of noise put in the padding, so the network cannot hide information there.
+    bounded, y_noise, and the training settings (epochs, batch_size, lr, weight_decay,
+        patience, seed, device) : see :class:`~matdesinne.models.generator.Generator`.
     """
 
     kind = "inn"
+    _may_be_zero = Generator._may_be_zero | {"pad", "w_y", "w_z", "w_x", "pad_noise"}
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from matdesinne.models.base import mlp
+from matdesinne.models.nn import mlp
 from matdesinne.models.generator import Generator
 
 
@@ -24,6 +24,8 @@ class MDN(Generator):
     hidden, layers : the MLP from condition to mixture parameters.
     min_scale : floor on the Cholesky diagonal, in standardised units (keeps the
         likelihood bounded when a component collapses onto a few rows).
+    bounded, y_noise, and the training settings (epochs, batch_size, lr, weight_decay,
+        patience, seed, device) : see :class:`~matdesinne.models.generator.Generator`.
     """
 
     kind = "mdn"

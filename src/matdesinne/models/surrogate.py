@@ -1,7 +1,7 @@
 """Forward surrogate: a deep ensemble of MLPs predicting the property with an uncertainty.
 
-All members live in one batched network (weights of shape (members, in, out)), so the
-whole ensemble costs one batched matrix product per layer, in training and in design.
+All members live in one batched network (:class:`~matdesinne.models.nn.BatchedMLP`), so
+the whole ensemble costs one batched matrix product per layer, in training and in design.
 
 A property with a physical floor that the data hits with a point mass (a band gap of
 exactly 0 for a metal) is modelled as *censored*: each member outputs a raw score ``r``,
@@ -12,43 +12,17 @@ localizer a gradient to climb out of the metallic region toward a nonzero target
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
+from matdesinne.data import schema
+from matdesinne.data.datasets import check_float32
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.evaluation.metrics import forward_metrics
-from matdesinne.models.base import Estimator, fit_module, resolve_device, seeded
-
-
-class BatchedMLP(nn.Module):
-    """``members`` independent MLPs evaluated together.
-
-    Input (members, n, d_in) or (n, d_in) (shared by all members); output (members, n).
-    """
-
-    def __init__(self, members: int, d_in: int, hidden: int, layers: int):
-        super().__init__()
-        sizes = [d_in] + [hidden] * layers + [1]
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(fan_in)  # the nn.Linear default initialisation, per member
-            self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
-        self.members = members
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x if x.dim() == 3 else x.unsqueeze(0).expand(self.members, -1, -1)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)
-            if i < last:
-                h = nn.functional.silu(h)  # smooth, so the localizer's gradients are too
-        return h.squeeze(-1)
+from matdesinne.models.base import Estimator, resolve_device
+from matdesinne.models.fitting import fit_module, seeded
+from matdesinne.models.nn import BatchedMLP
 
 
 class EnsembleSurrogate(Estimator):
@@ -56,11 +30,9 @@ class EnsembleSurrogate(Estimator):
 
     Parameters
     ----------
-    members, hidden, layers : ensemble size and each MLP's width and depth.
-    epochs, batch_size, lr, weight_decay, patience : training; the weights kept are those
-        with the lowest validation MAE, and training stops ``patience`` epochs after it.
-    seed : seeds initialisation and shuffling.
-    device : ``"auto"``, ``"cpu"`` or ``"cuda"`` for training.
+    members, hidden, layers : ensemble size and each MLP's width and depth (hidden layers).
+    epochs, batch_size, lr, weight_decay, patience, seed, device : training, see
+        :class:`~matdesinne.models.base.Estimator`; the validation score is the MAE.
     """
 
     kind = "surrogate"
@@ -87,7 +59,8 @@ class EnsembleSurrogate(Estimator):
         return {"std_threshold": self.std_threshold_}
 
     def _load_extra_state(self, state: dict) -> None:
-        self.std_threshold_ = float(state["std_threshold"])
+        state = schema.fields(state, "extra", ("std_threshold",))
+        self.std_threshold_ = schema.number(state["std_threshold"], "extra.std_threshold", minimum=0.0)
 
     # --- core maths ---------------------------------------------------------------------
     def _floor(self) -> float | None:
@@ -119,11 +92,16 @@ class EnsembleSurrogate(Estimator):
         return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
 
     def predict(self, x: np.ndarray, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-        """Predict the property for ``x`` (n, dim) in physical units: (mean, std), each (n,)."""
+        """Predict the property for ``x`` (n, dim) in physical units: (mean, std), each (n,).
+
+        Finite values beyond the float32 range are refused (``UserInputError``); NaN rows
+        predict NaN.
+        """
         self._check_fitted()
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.space_.dim:
             raise UserInputError(f"expected design parameters of shape (n, {self.space_.dim}), got {x.shape}")
+        check_float32(x, self.space_.names, "design parameters")
         means, stds = [np.empty(0)], [np.empty(0)]  # so that no rows give empty arrays
         with torch.inference_mode():
             for lo in range(0, len(x), batch_size):
@@ -168,6 +146,32 @@ class EnsembleSurrogate(Estimator):
         # "Extreme" uncertainty is judged against what the ensemble shows on real rows.
         _, val_std = self.predict(x_val)
         self.std_threshold_ = float(np.quantile(val_std, 0.99))
-        self.training_["validation"] = forward_metrics(self, x_val, y_val)
+        self.training_["validation"] = self.score(x_val, y_val)
         return self
+
+    def score(self, x: np.ndarray, y: np.ndarray) -> dict:
+        """How well the predictions for ``x`` (n, dim) match the known property values ``y``
+        (n,), all in property units: ``n``, ``mae``, ``rmse``, ``mean_std``; for a property
+        with a lower limit also the MAE on rows at that floor and above it, and how well
+        the floor (for a band gap: the metal/insulator step) is classified."""
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        pred, std = self.predict(x)
+        if len(pred) != len(y):
+            raise UserInputError(f"expected one property value per row, got {len(y)} for {len(pred)} rows")
+        err = np.abs(pred - y)
+        out = {"n": int(len(y)), "mae": float(err.mean()), "rmse": float(np.sqrt((err**2).mean())),
+               "mean_std": float(std.mean())}
+        lower = self.space_.property.lower
+        if lower is not None:
+            at_floor = y <= lower
+            # A prediction within 0.01 property units of the floor counts as "at the floor".
+            pred_floor = pred <= lower + 0.01
+            out.update(
+                mae_at_floor=float(err[at_floor].mean()) if at_floor.any() else None,
+                mae_above_floor=float(err[~at_floor].mean()) if (~at_floor).any() else None,
+                floor_accuracy=float((at_floor == pred_floor).mean()),
+                floor_false_positive=float((pred_floor & ~at_floor).mean()),
+                floor_false_negative=float((~pred_floor & at_floor).mean()),
+            )
+        return out
 

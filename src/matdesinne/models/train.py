@@ -1,17 +1,33 @@
-"""Train a model set (surrogate and/or cINN) on one dataset with one shared split."""
+"""Train a model set (the surrogate and generators) on one dataset with one shared split.
+
+A training run is all or nothing: the models are trained and saved in a temporary folder
+beside ``out``, moved into ``out`` only when all are done, and the manifest ``models.json``
+(see :mod:`~matdesinne.models.manifest`) is written last. Other files in ``out`` (the
+shipped folder's DFT calibrations) are left alone.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 
-from matdesinne.data.datasets import load_dataset, split_indices
+from matdesinne.data.datasets import check_seed, dataset_reference, load_dataset, split_indices
+from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.io import ensure_dir
+from matdesinne.io import TEMP_PREFIX, check_folder, ensure_dir, read_json
+from matdesinne.models.base import Estimator
+from matdesinne.models.checkpoint import checkpoint_files
+from matdesinne.models.manifest import (
+    file_sha256, member_entry, new_run_id, read_manifest, unlisted_or_changed, write_manifest,
+)
 from matdesinne.models.surrogate import EnsembleSurrogate
-from matdesinne.models.zoo import GENERATORS
+from matdesinne.models.zoo import GENERATORS, load_models
 
 ESTIMATORS = {EnsembleSurrogate.kind: EnsembleSurrogate, **GENERATORS}
 
@@ -54,42 +70,127 @@ def train_models(
 
     Generators train on the training rows plus ``augment`` surrogate-labelled uniform
     points (see :func:`augment_with_surrogate`; 0 turns it off), all on the same points;
-    they use the surrogate trained in the same call, or else the one already in ``out``. ``y_lower``/``y_upper``
-    declare a CSV property's physical limits (the built-in MoS2 gap has lower = 0).
+    they use the surrogate trained in the same call, or else the one already in ``out``,
+    whose SHA-256 their record keeps (``surrogate_sha256``) so that the set loads as one.
+    ``y_lower``/``y_upper`` declare a CSV property's physical limits (the built-in MoS2 gap
+    has lower = 0). Seeds run from 0 to 2**32 - 1.
+
+    Every record gets the run id (``run``), the dataset as a built-in name or an absolute
+    path (``data``), the split and ``augment``. Settings, seeds, the dataset and ``out`` are
+    checked before any training; an interrupted run leaves ``out`` as it was.
     """
-    if augment < 0:
-        raise UserInputError(f"--augment must be 0 or more, got {augment}")
-    dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper)
-    train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
-    out = ensure_dir(out)
-    split = {
-        "seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
-        "n_train": len(train), "n_val": len(val), "n_test": len(test),
-    }
+    seed, split_seed = check_seed(seed), check_seed(split_seed, "split_seed")
+    if isinstance(augment, bool) or not isinstance(augment, (int, np.integer)) or augment < 0:
+        raise UserInputError(f"augment={augment!r} must be a whole number, 0 or more")
     unknown = [k for k in kinds if k not in ESTIMATORS]
     if unknown:
         raise UserInputError(f"unknown model {unknown[0]!r}: use one of {', '.join(ESTIMATORS)}")
-    records, surrogate, augmented = {}, None, None
-    for kind in sorted(kinds, key=lambda k: k != "surrogate"):  # the surrogate first
-        x_fit, y_fit = dataset.x[train], dataset.y[train]
-        settings = {"seed": seed, "device": device}
-        if kind in GENERATORS and augment:
-            if augmented is None:
-                if surrogate is None and (out / "surrogate.json").exists():
-                    surrogate = EnsembleSurrogate.load(out)
-                if surrogate is None or not surrogate.space_.same_space(dataset.space):
-                    raise UserInputError(f"{out}: augmenting a generator needs a surrogate of this design space; "
-                                         "train it too (--model all) or pass --augment 0")
-                augmented = augment_with_surrogate(x_fit, y_fit, dataset.space, surrogate, augment, seed)
-            x_fit, y_fit = augmented
-            settings.update(AUGMENTED)
+    if not kinds:
+        raise UserInputError(f"no model to train: name one or more of {', '.join(ESTIMATORS)}")
+    models: dict[str, Estimator] = {}
+    for kind in sorted(dict.fromkeys(kinds), key=lambda k: k != "surrogate"):  # the surrogate first
+        settings = {"seed": seed, "device": device, **(AUGMENTED if kind in GENERATORS and augment else {})}
         if epochs is not None:
             settings["epochs"] = epochs
-        model = ESTIMATORS[kind](**settings)
-        model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
-        if kind == "surrogate":
-            surrogate = model
-        model.training_.update(data=str(data), split=split, augment=augment if kind in GENERATORS else 0)
-        model.save(out)
-        records[kind] = model.training_
-    return records
+        models[kind] = ESTIMATORS[kind](**settings)
+        models[kind]._check_params()
+    out = check_folder(out)
+    dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper)
+    train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
+    labeller = None  # (surrogate, SHA-256 of its weights) that labels the augmented points
+    if augment and "surrogate" not in models and models.keys() & GENERATORS.keys():
+        labeller = _surrogate_in(out, dataset.space)
+    run = new_run_id()
+    record = {
+        "run": run, "data": dataset_reference(data),
+        "split": {"seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
+                  "n_train": len(train), "n_val": len(val), "n_test": len(test)},
+    }
+    augmented = None
+    with _staging(out) as stage:
+        for kind, model in models.items():
+            x_fit, y_fit, extra = dataset.x[train], dataset.y[train], {"augment": 0}
+            if kind in GENERATORS and augment:
+                if augmented is None:
+                    augmented = augment_with_surrogate(x_fit, y_fit, dataset.space, labeller[0], augment, seed)
+                x_fit, y_fit = augmented
+                extra = {"augment": augment, "surrogate_sha256": labeller[1]}
+            model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
+            model.training_.update(record, **extra)
+            model.save(stage)
+            if kind == "surrogate":
+                labeller = (model, file_sha256(stage / "surrogate.safetensors"))
+        _move_in(stage, out, list(models), run)
+    return {kind: model.training_ for kind, model in models.items()}
+
+
+def _surrogate_in(out: Path, space: DesignSpace) -> tuple[EnsembleSurrogate, str]:
+    """The surrogate already in ``out`` (checked as :func:`load_models` checks a set) with the
+    SHA-256 of its weights, for augmenting generators trained without one."""
+    surrogate = load_models(out, generator=None).surrogate if (out / "surrogate.json").exists() else None
+    if surrogate is None or not surrogate.space_.same_space(space):
+        raise UserInputError(f"{out}: augmenting a generator needs a surrogate of this design space; "
+                             "train it too (--model all) or pass --augment 0")
+    return surrogate, file_sha256(out / "surrogate.safetensors")
+
+
+@contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` (on its file system, so that moving out of it is a
+    rename), removed on leaving whatever happened."""
+    parent = ensure_dir(out.parent)
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+    except OSError as err:
+        raise UserInputError(f"{out}: cannot create a temporary folder beside it ({err.strerror or err})") from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_in(stage: Path, out: Path, kinds: Sequence[str], run: str) -> None:
+    """Move the run's checkpoints from ``stage`` into ``out``, then write the manifest, last.
+
+    Until the manifest is written, the folder's old manifest (or its absence) no longer
+    matches the new files, so an interruption here is refused by :func:`load_models`.
+    """
+    members = {**_kept_members(out, kinds), **{kind: member_entry(stage, kind, run) for kind in kinds}}
+    ensure_dir(out)
+    try:
+        for kind in kinds:
+            for name in checkpoint_files(kind):
+                os.replace(stage / name, out / name)
+    except OSError as err:
+        raise UserInputError(f"{out}: cannot move the trained models in ({err.strerror or err})") from None
+    write_manifest(out, members, run)
+
+
+def _kept_members(out: Path, retrained: Sequence[str]) -> dict:
+    """Manifest entries of the checkpoints in ``out`` that this run does not replace and that
+    still belong to a set: those matching ``out``'s manifest or, in a folder without one,
+    those that record no run (written before manifests existed). Others are left out, so
+    that :func:`load_models` refuses them."""
+    try:
+        manifest = read_manifest(out) if out.is_dir() else None
+    except UserInputError:
+        return {}  # a damaged manifest vouches for nothing: the new one lists this run alone
+    kept = {}
+    for kind in ESTIMATORS.keys() - set(retrained):
+        if not all((out / name).is_file() for name in checkpoint_files(kind)):
+            continue
+        if manifest is not None:
+            if unlisted_or_changed(out, [kind], manifest) is None:
+                kept[kind] = manifest["members"][kind]
+        elif _records_no_run(out / f"{kind}.json"):
+            kept[kind] = member_entry(out, kind, None)
+    return kept
+
+
+def _records_no_run(meta_path: Path) -> bool:
+    """True for a readable checkpoint JSON whose training record names no run."""
+    try:
+        training = read_json(meta_path).get("training")
+    except UserInputError:
+        return False
+    return isinstance(training, dict) and training.get("run") is None
