@@ -32,7 +32,7 @@ def test_train_design_predict_end_to_end(capsys, tmp_path, synth_csv):
                          "--out", models, "--epochs", 3, "--augment", 2000, "--device", "cpu")
     assert code == 0, err
     kinds = ["surrogate", "cinn", "inn", "mdn", "cvae"]
-    assert {p.name for p in models.iterdir()} == {f"{k}.{ext}" for k in kinds for ext in ("json", "safetensors")}
+    assert {p.name for p in models.iterdir()} == {f"{k}.{ext}" for k in kinds for ext in ("json", "safetensors")} | {"models.json"}
     meta = json.loads((models / "cinn.json").read_text())
     assert meta["training"]["augment"] == 2000 and meta["training"]["split"]["seed"] == 0
     assert meta["params"]["seed"] == 0 and meta["design_space"]["property"]["lower"] == 0
@@ -192,7 +192,10 @@ def edge_inputs(tmp_path, tiny_models_dir, synth_csv):
     out = tmp_path / "out.csv"
     dup_csv = tmp_path / "dup.csv"
     pd.DataFrame({"p0": [0.1, 0.2], "p1": [0.2, 0.3], "p2": [0.1, 0.1], "gap_pred": [1.0, 2.0]}).to_csv(dup_csv, index=False)
-    cases = []
+    cands = tmp_path / "cands.csv"
+    pd.DataFrame({"p0": [0.1], "p1": [0.2], "p2": [0.3]}).to_csv(cands, index=False)
+    cases = [(["validate", cands, "--out", tmp_path / "cands.db", *m], "also an input"),
+             (["validate", cands, "--out", tmp_path / "r.db", "--scheduler", "tcp://[bad", *m], "--scheduler")]
     for seed in (-1, 2**32, 2**64):
         cases += [
             (["design", "--target", 0.5, *m, "--out", out, "--seed", seed], "--seed"),

@@ -101,7 +101,7 @@ def _with(d: dict, path: str, value) -> dict:
     ("fit.mae", None, "fit.mae must be a number"),
     ("fit", rows_report(np.array([]), np.array([]), np.array([]), 0.4), "fit.rows is empty"),
     ("holdout.published", [None], "holdout.published\\[0\\] must be a number"),
-    ("seed", -1, "seed must be from 0"),
+    ("seed", -1, "seed=-1 must be a whole number from 0"),
     ("failed", {"row": 1}, "failed must be a list"),
 ])
 def test_a_calibration_of_wrong_types_is_one_line(tmp_path, path, value, message):

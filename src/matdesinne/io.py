@@ -214,6 +214,25 @@ def _umask() -> int:
 
 
 @contextmanager
+def temporary_folder(beside: str | os.PathLike) -> Iterator[Path]:
+    """An empty temporary folder next to ``beside`` (on its file system, so that moving out of
+    it is a rename), removed on leaving whatever happened, even by a hard exit after Ctrl-C."""
+    beside = Path(beside)
+    parent = ensure_dir(beside.parent if str(beside.parent) else Path("."))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+    except OSError as err:
+        raise UserInputError(f"{beside}: cannot create a temporary folder beside it ({err.strerror or err})") from None
+    os.chmod(tmp, 0o777 & ~_umask())
+    _TEMPORARIES.add(tmp)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _TEMPORARIES.discard(tmp)
+
+
+@contextmanager
 def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on success it becomes ``path``, whole.
 
@@ -223,30 +242,17 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     by :func:`check_output_folder`.
     """
     path = check_output_folder(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    ensure_dir(parent)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot create the output folder ({err.strerror or err})") from None
-    os.chmod(tmp, 0o777 & ~_umask())
-    _TEMPORARIES.add(tmp)
-    try:
-        yield tmp
-        (tmp / FOLDER_MANIFEST).write_text(json.dumps({"files": sorted(p.name for p in tmp.iterdir())}) + "\n")
-        old = None
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-            os.replace(path, old / "previous")
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        _TEMPORARIES.discard(tmp)
+    with temporary_folder(path) as tmp:
+        work = tmp / "new"
+        work.mkdir()
+        yield work
+        try:
+            (work / FOLDER_MANIFEST).write_text(json.dumps({"files": sorted(p.name for p in work.iterdir())}) + "\n")
+            if path.exists():
+                os.replace(path, tmp / "previous")
+            os.replace(work, path)
+        except OSError as err:
+            raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
 
 
 def check_outside(inputs: Iterable[str | os.PathLike], folder: str | os.PathLike) -> None:

@@ -17,7 +17,7 @@ from matdesinne import __version__
 from matdesinne.analysis import figures
 from matdesinne.analysis.mit import find_transitions
 from matdesinne.analysis.sensitivity import sensitivity
-from matdesinne.data.datasets import check_finite, load_dataset
+from matdesinne.data.datasets import check_finite, training_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.io import (atomic_folder, check_output_folder, check_outside, read_csv, write_csv, write_json,
                            write_text)
@@ -56,6 +56,7 @@ def analyze(
     seed: int = 0,
     mit_limit: int = 300,
     allow_extrapolation: bool = False,
+    allow_mixed: bool = False,
 ) -> dict:
     """Generate (or read) candidates; write figures, tables, ``analysis.json`` and ``report.html``.
 
@@ -67,10 +68,10 @@ def analyze(
     check_outside(candidates, out)
     if not candidates and n < MIN_EMBED_ROWS:
         raise UserInputError(f"n={n} is too few: the embedding needs at least {MIN_EMBED_ROWS} candidates per target")
-    models = load_models(models_dir)
+    models = load_models(models_dir, allow_mixed=allow_mixed)
     space, surrogate, prop = models.space, models.surrogate, models.space.property
     record = surrogate.training_
-    data = load_dataset(record.get("data", "mos2")) if record.get("data") else None
+    data = training_dataset(record, space)
     given = _candidates_from_files([Path(c) for c in candidates], space) if candidates else None  # fail early
     bar = tqdm(total=6, desc="analyze", unit="step", disable=None)
 

@@ -85,6 +85,8 @@ def add_seed(parser: argparse.ArgumentParser, what: str) -> None:
 
 def add_models(parser: argparse.ArgumentParser, what: str = "models folder") -> None:
     parser.add_argument("--models", type=Path, help=f"{what} (default: the shipped MoS2 models)")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="use a models folder whose members come from different training runs")
 
 
 def add_dft(parser: argparse.ArgumentParser, cluster: bool = True) -> None:

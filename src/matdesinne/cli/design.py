@@ -52,7 +52,8 @@ def run(args) -> None:
         check_writable(args.summary)
     check_distinct([args.out, args.summary], [])
     constraints = parse_constraints(args.constrain)
-    models = load_models(args.models, generator=generator_of(args.method), device=args.device)
+    models = load_models(args.models, generator=generator_of(args.method), device=args.device,
+                         allow_mixed=args.allow_mixed)
     result = design(
         models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation,

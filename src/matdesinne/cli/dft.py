@@ -63,26 +63,17 @@ def run(args) -> None:
 
 def _validate(args) -> None:
     from matdesinne.io import read_csv
-    from matdesinne.models import EnsembleSurrogate, default_models_dir
-    from matdesinne.validation.calibration import Calibration, shipped_calibration
-    from matdesinne.validation.dft import resolve_settings
-    from matdesinne.validation.runner import select_rows, validate
+    from matdesinne.models import load_models
+    from matdesinne.validation import resolve_calibration, resolve_settings, select_rows, validate
 
-    models_dir = args.models or default_models_dir()
-    surrogate = EnsembleSurrogate.load(models_dir)
-    settings = resolve_settings(args.settings)
-    if args.calibration is None:
-        default = shipped_calibration(models_dir, settings.name)
-        calibration = Calibration.load(default) if default.is_file() else None
-    elif args.calibration == "none":
-        calibration = None
-    else:
-        calibration = Calibration.load(args.calibration)
+    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed)
+    surrogate = models.surrogate
+    calibration = resolve_calibration(args.calibration, models.directory, resolve_settings(args.settings))
     frame = read_csv(args.candidates)
     rows = select_rows(len(frame), args.limit, args.sample, args.seed)
-    run = validate(frame, surrogate.space_, args.out, settings=settings, calibration=calibration, rows=rows,
-                   scheduler=args.scheduler, workers=args.workers, force=args.force,
-                   retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
+    run = validate(frame, surrogate.space_, args.out, inputs=[args.candidates], settings=args.settings,
+                   calibration=calibration, rows=rows, scheduler=args.scheduler, workers=args.workers,
+                   force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
                    source=str(args.candidates), echo=_say)
     print("wrote " + ", ".join(map(str, run.paths)))
 

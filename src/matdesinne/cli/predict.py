@@ -19,13 +19,13 @@ def add_parser(sub, name: str):
 
 def run(args) -> None:
     from matdesinne.io import check_distinct, check_writable, read_csv, write_csv
-    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.models import load_models
     from matdesinne.pipeline.predict import predict_frame
 
     check_writable(args.out)
     check_distinct([args.out], [args.inp])
     frame = read_csv(args.inp)
-    surrogate = EnsembleSurrogate.load(args.models or default_models_dir(), device=args.device)
+    surrogate = load_models(args.models, generator=None, device=args.device, allow_mixed=args.allow_mixed).surrogate
     out, outside = predict_frame(surrogate, frame, str(args.inp))
     write_csv(out, args.out)
     prop = surrogate.space_.property.name

@@ -20,12 +20,12 @@ def add_parser(sub, name: str):
 
 def run(args) -> None:
     from matdesinne.io import check_output_folder, check_outside, read_csv
-    from matdesinne.models import EnsembleSurrogate, default_models_dir
+    from matdesinne.models import load_models
     from matdesinne.validation import build_structures, write_structures
 
     check_output_folder(args.out)
     check_outside([args.candidates], args.out)
-    space = EnsembleSurrogate.load(args.models or default_models_dir()).space_
+    space = load_models(args.models, generator=None, allow_mixed=args.allow_mixed).space
     frame = read_csv(args.candidates)
     atoms = build_structures(frame, space, str(args.candidates))
     write_structures(atoms, frame, args.out, args.format)

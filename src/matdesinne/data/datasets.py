@@ -138,7 +138,7 @@ def load_dataset(
         space = _mos2_space(frame)
         fixed = (x is not None and list(x) != space.names) or (y is not None and y != space.property.name)
         if fixed or y_lower is not None or y_upper is not None:
-            raise UserInputError("the built-in mos2 dataset has fixed columns and limits; --x/--y/--y-lower/--y-upper apply to a CSV file")
+            raise UserInputError("the built-in mos2 dataset has fixed columns and limits; x=, y=, y_lower= and y_upper= apply to a CSV file")
     else:
         path = Path(data)
         if path.suffix.lower() != ".csv" and not path.exists():

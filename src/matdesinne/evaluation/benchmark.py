@@ -23,12 +23,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matdesinne import __version__
-from matdesinne.data.datasets import load_dataset, split_indices
+from matdesinne.data.datasets import split_indices, training_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, normalized, novelty
-from matdesinne.models.surrogate import EnsembleSurrogate
-from matdesinne.models.zoo import default_models_dir, load_models
+from matdesinne.models.zoo import load_models
 from matdesinne.pipeline.design import check_sample_count, design, downselect, generator_of
 from matdesinne.plotting import colour, pyplot, save_png
 from matdesinne.text import fmt
@@ -70,16 +69,14 @@ def run_benchmark(
     tolerance: float = 0.1,
     topk_targets: int = 100,
     device: str = "cpu",
+    allow_mixed: bool = False,
 ) -> dict:
     """Run every method on every target and return a JSON-able result (see module doc)."""
     if topk_targets < 0:
         raise UserInputError(f"topk_targets={topk_targets} must not be negative")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise UserInputError(f"tolerance={tolerance} must be a positive number")
-    folder = Path(models_dir) if models_dir is not None else default_models_dir()
-    if not folder.is_dir():
-        raise UserInputError(f"{folder}: no such models folder")
-    surrogate = EnsembleSurrogate.load(folder)
+    surrogate = load_models(models_dir, generator=None, allow_mixed=allow_mixed).surrogate
     space = surrogate.space_
     check_sample_count(n, space.dim, surrogate.members)
     lo, hi = surrogate.y_range_
@@ -87,16 +84,17 @@ def run_benchmark(
     if outside:
         raise UserInputError(f"targets={outside[0]:g} lies outside the {space.property.name} range the models were "
                              f"trained on ({lo:g} to {hi:g} {space.property.unit})")
-    models = {kind: load_models(models_dir, generator=kind, device=device) for kind in dict.fromkeys(map(generator_of, METHODS))}
+    models = {kind: load_models(models_dir, generator=kind, device=device, allow_mixed=allow_mixed)
+              for kind in dict.fromkeys(map(generator_of, METHODS))}
     any_set = next(iter(models.values()))
     surrogate = any_set.surrogate
     record = surrogate.training_
     if "split" not in record:
         raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint records no data split to benchmark on")
     split = record["split"]
-    data = load_dataset(record.get("data", "mos2"))
-    if not data.space.same_space(space):
-        raise UserInputError(f"{any_set.directory}: the models do not belong to dataset {record.get('data')!r}")
+    data = training_dataset(record, space)
+    if data is None:
+        raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint names no training data to benchmark on")
     train, _, test = split_indices(len(data), split["seed"], split["val_fraction"], split["test_fraction"])
     x_train, y_train = data.x[train], data.y[train]
 

@@ -38,7 +38,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserInputError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
+        raise UserInputError("device=cuda was asked for, but PyTorch sees no CUDA GPU")
     return torch.device(device)
 
 

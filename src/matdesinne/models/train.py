@@ -9,18 +9,15 @@ shipped folder's DFT calibrations) are left alone.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from matdesinne.data.datasets import check_seed, dataset_reference, load_dataset, split_indices
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.io import TEMP_PREFIX, check_folder, ensure_dir, read_json
+from matdesinne.io import check_folder, ensure_dir, read_json, temporary_folder
 from matdesinne.models.base import Estimator
 from matdesinne.models.checkpoint import checkpoint_files
 from matdesinne.models.manifest import (
@@ -107,7 +104,7 @@ def train_models(
                   "n_train": len(train), "n_val": len(val), "n_test": len(test)},
     }
     augmented = None
-    with _staging(out) as stage:
+    with temporary_folder(out) as stage:
         for kind, model in models.items():
             x_fit, y_fit, extra = dataset.x[train], dataset.y[train], {"augment": 0}
             if kind in GENERATORS and augment:
@@ -130,23 +127,8 @@ def _surrogate_in(out: Path, space: DesignSpace) -> tuple[EnsembleSurrogate, str
     surrogate = load_models(out, generator=None).surrogate if (out / "surrogate.json").exists() else None
     if surrogate is None or not surrogate.space_.same_space(space):
         raise UserInputError(f"{out}: augmenting a generator needs a surrogate of this design space; "
-                             "train it too (--model all) or pass --augment 0")
+                             "train the surrogate too, or pass augment=0")
     return surrogate, file_sha256(out / "surrogate.safetensors")
-
-
-@contextmanager
-def _staging(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` (on its file system, so that moving out of it is a
-    rename), removed on leaving whatever happened."""
-    parent = ensure_dir(out.parent)
-    try:
-        stage = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-    except OSError as err:
-        raise UserInputError(f"{out}: cannot create a temporary folder beside it ({err.strerror or err})") from None
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _move_in(stage: Path, out: Path, kinds: Sequence[str], run: str) -> None:

@@ -68,7 +68,7 @@ class ResultStore:
                 if not force:
                     raise UserInputError(
                         f"{self.path}: holds results for {_mismatch(stored, self.identity)}; "
-                        "use another --out, or --force to discard them and start afresh"
+                        "use another out=, or force=True to discard them and start afresh"
                     )
                 self.path.unlink()
         parent = self.path.parent if str(self.path.parent) else Path(".")
