@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from conftest import synth_space
 
+from matdesinne.data import DesignSpace, Parameter, Property
 from matdesinne.errors import UserInputError
 from matdesinne.loop import design_keys, select_batch, to_unit
 
@@ -76,3 +77,15 @@ def test_duplicates_and_short_candidate_sets():
             select_batch(x, np.ones(4), space, bad)
     with pytest.raises(UserInputError):
         select_batch(x, np.ones(3), space, 2)
+
+
+def test_confident_picks_only_among_the_lowest_std_and_spreads_them():
+    space = DesignSpace("box", (Parameter("a", 0.0, 1.0), Parameter("b", 0.0, 1.0)), Property("y"))
+    x = np.random.default_rng(3).uniform(size=(400, 2))
+    std = x[:, 0]  # doubt grows with a
+    pick = select_batch(x, std, space, 8, confident=0.25)
+    assert len(pick) == 8 and (std[pick] <= np.quantile(std, 0.25)).all()
+    explore = select_batch(x, std, space, 8)
+    assert std[explore].mean() > std[pick].mean()
+    with pytest.raises(UserInputError):
+        select_batch(x, std, space, 8, confident=0.0)

@@ -1,4 +1,4 @@
-"""Command line: ``matdesinne train | design | predict | benchmark | analyze | structures | validate | calibrate``.
+"""Command line: ``matdesinne train | design | predict | benchmark | analyze | structures | validate | calibrate | loop``.
 
 One module per command, each with ``add_parser(subparsers)`` and ``run(args)``; this
 package's :func:`main` parses, dispatches, and turns user mistakes into one line and

@@ -52,6 +52,13 @@ from matdesinne.loop.coords import design_keys, to_unit
 #: Default exclusion radius around labelled and picked designs, in unit coordinates.
 MIN_DISTANCE = 0.02
 
+#: The closed loop's default: pick among the quarter of the candidates with the lowest
+#: predicted std. A campaign's batch is also its honest test (it is proposed before its
+#: truth is known), and once DFT results are learned the std is lowest near confirmed
+#: designs, so this places batches (and judges the model) where DFT has taught it, while
+#: farthest-point spread keeps them diverse. ``confident=1`` explores instead.
+CONFIDENT = 0.25
+
 
 def select_batch(
     x: np.ndarray,
@@ -60,6 +67,7 @@ def select_batch(
     batch: int,
     labelled: np.ndarray | None = None,
     min_distance: float = MIN_DISTANCE,
+    confident: float = 1.0,
 ) -> np.ndarray:
     """Indices of up to ``batch`` rows of ``x`` to label next, in the order picked.
 
@@ -68,6 +76,10 @@ def select_batch(
     or asked for, which are never picked again and which the picks stay ``min_distance``
     (Euclidean, unit coordinates) away from. Fewer than ``batch`` indices come back when
     fewer candidates are eligible. Deterministic: ties go to the earlier row.
+
+    ``confident`` < 1 exploits instead: only that fraction of the candidates with the lowest
+    ``std`` is eligible, and among them the picks are spread by distance alone (see
+    :data:`CONFIDENT`).
 
     Example::
 
@@ -81,12 +93,17 @@ def select_batch(
     std = np.asarray(std, dtype=np.float64).reshape(-1)
     if len(std) != len(u):
         raise UserInputError(f"expected one std per candidate, got {len(std)} for {len(u)} candidates")
+    if not (isinstance(confident, (int, float)) and 0 < confident <= 1):
+        raise UserInputError(f"confident={confident!r} must be a fraction in (0, 1]")
     weight = np.where(np.isfinite(std), np.maximum(std, 0.0), 0.0) + 1e-12  # all-zero std: pure farthest-point
     keys = design_keys(x, space)
     taken = set() if labelled is None or len(labelled) == 0 else set(design_keys(labelled, space))
     first = {k: i for i, k in reversed(list(enumerate(keys)))}  # each design's first row
     eligible = np.array([first[k] == i and k not in taken for i, k in enumerate(keys)], dtype=bool)
     eligible &= np.isfinite(u).all(1)
+    if confident < 1 and eligible.any():
+        eligible &= weight <= np.quantile(weight[eligible], confident)
+        weight = np.ones_like(weight)  # within the confident set: spread alone
     nearest = np.full(len(u), np.inf)
     if taken:
         for row in to_unit(labelled, space):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from matdesinne.data import check_seed
 from matdesinne.errors import UserInputError
-from matdesinne.loop.acquisition import MIN_DISTANCE, select_batch
+from matdesinne.loop.acquisition import CONFIDENT, MIN_DISTANCE, select_batch
 from matdesinne.loop.coords import design_keys
 from matdesinne.loop.refit import base_rows
 from matdesinne.loop.update import METHODS, apply_update, choose_update
@@ -64,6 +64,8 @@ class Campaign:
     constraints : narrowed parameter ranges for every design, ``{"efield": (-0.5, 0.5)}``.
     min_distance : how close (unit coordinates, each range of length 1) a new pick may
         come to a design already asked for.
+    confident : the fraction of candidates, lowest predicted std first, that a batch is
+        picked from (see :data:`~matdesinne.loop.acquisition.CONFIDENT`); 1 explores.
     base : ``(x (n, dim), y (n,))`` rows that a refit stays faithful to; default: the
         surrogate's recorded training rows, or uniform points it labels itself.
     refit_options : settings for :func:`~matdesinne.loop.refit.refit_surrogate`
@@ -100,6 +102,7 @@ class Campaign:
         folds: int = 5,
         constraints: Mapping[str, tuple[float, float]] | None = None,
         min_distance: float = MIN_DISTANCE,
+        confident: float = CONFIDENT,
         base: tuple[np.ndarray, np.ndarray] | None = None,
         refit_options: Mapping | None = None,
     ):
@@ -122,6 +125,9 @@ class Campaign:
         self.constraints = {k: (float(lo), float(hi)) for k, (lo, hi) in (constraints or {}).items()}
         self.space.constrain(self.constraints)  # refuses a bad constraint now rather than at the first ask
         self.min_distance = float(min_distance)
+        if not (isinstance(confident, (int, float)) and 0 < confident <= 1):
+            raise UserInputError(f"confident={confident!r} must be a fraction in (0, 1]")
+        self.confident = float(confident)
         self.refit_options = dict(refit_options or {})
         self._base = base
         self.model: EnsembleSurrogate = self.prior
@@ -174,7 +180,8 @@ class Campaign:
         for t, target in enumerate(self.targets):
             cands = self._design(target, self._seed(_ASK, self.round, t))
             xs = cands[names].to_numpy()
-            pick = select_batch(xs, cands[f"{p}_std"].to_numpy(), self.space, int(n), asked, self.min_distance)
+            pick = select_batch(xs, cands[f"{p}_std"].to_numpy(), self.space, int(n), asked, self.min_distance,
+                                self.confident)
             asked = np.vstack([asked, xs[pick]])
             chosen = cands.iloc[pick].reset_index(drop=True)
             chosen.insert(0, "id", [f"r{self.round}-t{target!r}-{k}" for k in range(len(chosen))])
@@ -340,7 +347,7 @@ class Campaign:
         """The constructor's settings, JSON-able (``base`` is not kept: pass it again)."""
         return {"targets": list(self.targets), "tolerance": self.tolerance, "n_samples": self.n_samples,
                 "seed": self.seed, "update": self.update, "folds": self.folds,
-                "constraints": {k: list(v) for k, v in self.constraints.items()}, "min_distance": self.min_distance,
+                "constraints": {k: list(v) for k, v in self.constraints.items()}, "min_distance": self.min_distance, "confident": self.confident,
                 "refit_options": dict(self.refit_options)}
 
     def state_dict(self) -> dict:
