@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from matdesinne.evaluation.metrics import duplicate_fraction, nn_distance, normalized
+from matdesinne.loop.acquisition import CONFIDENT
 from matdesinne.loop.runner import CAMPAIGN_FILE, LoopSettings, run_loop
 from matdesinne.models import load_models
 from matdesinne.pipeline import design
@@ -45,7 +46,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--settings", default="standard")
-    parser.add_argument("--confident", type=float, default=0.25)
+    parser.add_argument("--confident", type=float, default=CONFIDENT)
+    parser.add_argument("--update", choices=["auto", "residual", "refit"], default="auto")
     parser.add_argument("--workers", type=int)
     args = parser.parse_args()
 
@@ -53,7 +55,7 @@ def main() -> None:
     dft = resolve_settings(args.settings)
     calibration = resolve_calibration(None, models.directory, dft)
     settings = LoopSettings(targets=tuple(args.targets), batch=args.batch, seed=0, tolerance=0.1, n_samples=10000,
-                            update="auto", confident=args.confident, models=os.path.realpath(models.directory),
+                            update=args.update, confident=args.confident, models=os.path.realpath(models.directory),
                             dft=dft.to_dict(), calibration=None if calibration is None else calibration.offset)
     fresh = not (args.out / CAMPAIGN_FILE).is_file()
     start = time.perf_counter()
@@ -63,8 +65,9 @@ def main() -> None:
 
     print(f"\nClosed-loop benchmark of {date.today()}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
           f"GPAW {dft.name} settings, calibration offset {fmt(settings.calibration)} eV, batch {args.batch} per target, "
-          f"pick among the {args.confident:g} most confident.")
-    print(f"Command: python benchmarks/loop.py --out {args.out} --rounds {args.rounds} --batch {args.batch}\n")
+          f"pick among the {args.confident:g} most confident, update {args.update}.")
+    print(f"Command: python benchmarks/loop.py --out {args.out} --rounds {args.rounds} --batch {args.batch} "
+          f"--confident {args.confident:g} --update {args.update}\n")
     print("| round | target (eV) | DFT calls so far | DFT MAE of the batch vs target (eV) | wrong side | "
           "model MAE vs DFT before (eV) | after, held out (eV) | update |")
     print("|---|---|---|---|---|---|---|---|")

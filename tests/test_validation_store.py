@@ -61,7 +61,7 @@ def test_a_result_as_plain_data_round_trips_without_nan():
 def test_other_settings_are_refused_unless_forced(tmp_path):
     path = tmp_path / "r.db"
     ResultStore(path, identity()).add(record(0), None)
-    with pytest.raises(UserInputError, match="settings 'standard'.*not DFT settings 'fast'.*--force"):
+    with pytest.raises(UserInputError, match="settings 'standard'.*not DFT settings 'fast'.*force=True"):
         ResultStore(path, identity("fast"))
     assert ResultStore(path, identity("fast"), force=True).records() == []
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from matdesinne.cli import args as a
 from matdesinne.errors import UserInputError
+from matdesinne.loop.acquisition import CONFIDENT
 
 INTERRUPTED = "finished DFT results and told rows are kept; run the same command again to resume"
 
 #: Built-in defaults of the options a stored campaign may fill in instead.
-DEFAULTS = {"targets": None, "batch": 20, "seed": 0, "tolerance": 0.1, "n": 10000, "update": "auto", "confident": 0.25}
+DEFAULTS = {"targets": None, "batch": 20, "seed": 0, "tolerance": 0.1, "n": 10000, "update": "auto", "confident": CONFIDENT}
 
 
 def _campaign_options(p, new: bool) -> None:
@@ -28,8 +29,8 @@ def _campaign_options(p, new: bool) -> None:
     p.add_argument("--update", choices=["auto", "residual", "refit"],
                    help="how results teach the model (default: auto: the one with the lower cross-validated error)")
     p.add_argument("--confident", type=a.fraction,
-                   help="pick each batch among this fraction of the candidates with the lowest predicted std, spread "
-                        "out (default: 0.25; 1: explore, weighting spread by the std)")
+                   help="pick each batch, spread out, among this fraction of the candidates: the most certain ones, "
+                        "then those closest to designs with known DFT (default: 0.1; 1: explore, by spread x std)")
     p.add_argument("--seed", type=a.seed, help="the campaign's seed, 0 to 4294967295 (default: 0)")
     p.add_argument("--force", action="store_true", help="start a new campaign in a folder that holds another one")
 

@@ -52,12 +52,13 @@ from matdesinne.loop.coords import design_keys, to_unit
 #: Default exclusion radius around labelled and picked designs, in unit coordinates.
 MIN_DISTANCE = 0.02
 
-#: The closed loop's default: pick among the quarter of the candidates with the lowest
-#: predicted std. A campaign's batch is also its honest test (it is proposed before its
-#: truth is known), and once DFT results are learned the std is lowest near confirmed
-#: designs, so this places batches (and judges the model) where DFT has taught it, while
-#: farthest-point spread keeps them diverse. ``confident=1`` explores instead.
-CONFIDENT = 0.25
+#: The closed loop's default: pick among the tenth of the candidates the model can best
+#: vouch for: before any truth is known, the lowest ensemble std; after, the closest to a
+#: design whose truth is known (where the learned correction is exact). A campaign's batch
+#: is also its honest test (proposed before its truth is known), so this places batches,
+#: and judges the model, where DFT has taught it, while farthest-point spread among the
+#: picks keeps them diverse. ``confident=1`` explores instead (spread times std).
+CONFIDENT = 0.1
 
 
 def select_batch(
@@ -78,8 +79,10 @@ def select_batch(
     fewer candidates are eligible. Deterministic: ties go to the earlier row.
 
     ``confident`` < 1 exploits instead: only that fraction of the candidates with the lowest
-    ``std`` is eligible, and among them the picks are spread by distance alone (see
-    :data:`CONFIDENT`).
+    ``std`` is eligible, and among them the picks are spread from each other by distance
+    alone (labelled designs still keep them ``min_distance`` away; see :data:`CONFIDENT`).
+    Pass as ``std`` whatever measures doubt: a campaign passes the distance to the nearest
+    design whose truth it knows.
 
     Example::
 
@@ -108,6 +111,9 @@ def select_batch(
     if taken:
         for row in to_unit(labelled, space):
             nearest = np.minimum(nearest, np.linalg.norm(u - row, axis=1))
+    if confident < 1:  # exploiting: keep clear of labelled designs, but spread only among the picks
+        eligible &= nearest >= min_distance
+        nearest = np.full(len(u), np.inf)
     picks: list[int] = []
     while len(picks) < batch:
         eligible &= nearest >= min_distance

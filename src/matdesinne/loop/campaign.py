@@ -25,7 +25,7 @@ import pandas as pd
 from matdesinne.data import check_seed
 from matdesinne.errors import UserInputError
 from matdesinne.loop.acquisition import CONFIDENT, MIN_DISTANCE, select_batch
-from matdesinne.loop.coords import design_keys
+from matdesinne.loop.coords import design_keys, to_unit
 from matdesinne.loop.refit import base_rows
 from matdesinne.loop.update import METHODS, apply_update, choose_update
 from matdesinne.models import EnsembleSurrogate, ModelSet
@@ -64,8 +64,9 @@ class Campaign:
     constraints : narrowed parameter ranges for every design, ``{"efield": (-0.5, 0.5)}``.
     min_distance : how close (unit coordinates, each range of length 1) a new pick may
         come to a design already asked for.
-    confident : the fraction of candidates, lowest predicted std first, that a batch is
-        picked from (see :data:`~matdesinne.loop.acquisition.CONFIDENT`); 1 explores.
+    confident : the fraction of candidates a batch is picked from: those with the lowest
+        predicted std before any truth is told, then those closest to a told design (see
+        :data:`~matdesinne.loop.acquisition.CONFIDENT`); 1 explores.
     base : ``(x (n, dim), y (n,))`` rows that a refit stays faithful to; default: the
         surrogate's recorded training rows, or uniform points it labels itself.
     refit_options : settings for :func:`~matdesinne.loop.refit.refit_surrogate`
@@ -180,8 +181,7 @@ class Campaign:
         for t, target in enumerate(self.targets):
             cands = self._design(target, self._seed(_ASK, self.round, t))
             xs = cands[names].to_numpy()
-            pick = select_batch(xs, cands[f"{p}_std"].to_numpy(), self.space, int(n), asked, self.min_distance,
-                                self.confident)
+            pick = select_batch(xs, self._doubt(cands), self.space, int(n), asked, self.min_distance, self.confident)
             asked = np.vstack([asked, xs[pick]])
             chosen = cands.iloc[pick].reset_index(drop=True)
             chosen.insert(0, "id", [f"r{self.round}-t{target!r}-{k}" for k in range(len(chosen))])
@@ -193,6 +193,16 @@ class Campaign:
         self._rows = pd.concat([self._rows, new[list(self._columns())]], ignore_index=True).astype(self._columns())
         self.round += 1
         return out.copy()
+
+    def _doubt(self, cands: pd.DataFrame) -> np.ndarray:
+        """How little the model can vouch for each candidate, shape (n,): with ``confident``
+        below 1 and truths told, the distance (unit coordinates) to the nearest told design;
+        else the predicted std."""
+        told = self._rows[self._rows["tell"] >= 0]
+        if self.confident >= 1 or told.empty:
+            return cands[f"{self.property_name}_std"].to_numpy()
+        u, known = to_unit(cands[self.space.names].to_numpy(), self.space), to_unit(told[self.space.names].to_numpy(), self.space)
+        return np.min(np.linalg.norm(u[:, None, :] - known[None, :, :], axis=-1), axis=1)
 
     # --- tell -------------------------------------------------------------------------
     def _checked_tell(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +230,7 @@ class Campaign:
         lower, upper = self.space.property.lower, self.space.property.upper
         for row, (i, v) in enumerate(zip(ids, values), start=1):
             if not math.isfinite(v):
-                raise UserInputError(f"tell: {p} of id {i!r} (row {row}) is {frame[p].iloc[row - 1]!r}, "
+                raise UserInputError(f"tell: {p} of id {i!r} (row {row}) is {frame[p].iloc[row - 1]}, "
                                      "not a finite number; nothing was told")
             if (lower is not None and v < lower) or (upper is not None and v > upper):
                 raise UserInputError(f"tell: {p} = {v:g} of id {i!r} (row {row}) lies outside the physical limits "
