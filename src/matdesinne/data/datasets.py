@@ -195,6 +195,16 @@ def training_dataset(record: Mapping, space: DesignSpace) -> Dataset | None:
     return dataset
 
 
+def training_split(record: Mapping, space: DesignSpace) -> tuple[Dataset, tuple[np.ndarray, ...]] | None:
+    """A model's training dataset (:func:`training_dataset`) with the ``(train, val, test)``
+    index arrays of the split its record names; None when the record lacks either."""
+    split = record.get("split")
+    dataset = training_dataset(record, space) if isinstance(split, Mapping) else None
+    if dataset is None:
+        return None
+    return dataset, split_indices(len(dataset), split["seed"], split["val_fraction"], split["test_fraction"])
+
+
 def split_indices(n: int, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1):
     """Shuffle ``range(n)`` with ``seed`` into disjoint (train, val, test) index arrays.
 

@@ -23,12 +23,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matdesinne import __version__
-from matdesinne.data.datasets import split_indices, training_dataset
+from matdesinne.data.datasets import training_split
 from matdesinne.errors import UserInputError
 from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, normalized, novelty
 from matdesinne.models.zoo import load_models
-from matdesinne.pipeline.design import check_sample_count, design, downselect, generator_of
+from matdesinne.pipeline.design import check_sample_count, check_trained_range, design, downselect, generator_of
 from matdesinne.plotting import colour, pyplot, save_png
 from matdesinne.text import fmt
 
@@ -79,23 +79,16 @@ def run_benchmark(
     surrogate = load_models(models_dir, generator=None, allow_mixed=allow_mixed).surrogate
     space = surrogate.space_
     check_sample_count(n, space.dim, surrogate.members)
-    lo, hi = surrogate.y_range_
-    outside = [t for t in targets if not (np.isfinite(t) and lo <= t <= hi)]
-    if outside:
-        raise UserInputError(f"targets={outside[0]:g} lies outside the {space.property.name} range the models were "
-                             f"trained on ({lo:g} to {hi:g} {space.property.unit})")
+    check_trained_range(surrogate, targets, "targets")
     models = {kind: load_models(models_dir, generator=kind, device=device, allow_mixed=allow_mixed)
               for kind in dict.fromkeys(map(generator_of, METHODS))}
     any_set = next(iter(models.values()))
     surrogate = any_set.surrogate
-    record = surrogate.training_
-    if "split" not in record:
-        raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint records no data split to benchmark on")
-    split = record["split"]
-    data = training_dataset(record, space)
-    if data is None:
-        raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint names no training data to benchmark on")
-    train, _, test = split_indices(len(data), split["seed"], split["val_fraction"], split["test_fraction"])
+    found = training_split(surrogate.training_, space)
+    if found is None:
+        raise UserInputError(f"{any_set.directory}: the surrogate's checkpoint records no training data and split "
+                             "to benchmark on")
+    data, (train, _, test) = found
     x_train, y_train = data.x[train], data.y[train]
 
     steps = 2 + len(METHODS) * len(targets) + (len(METHODS) + 1) * (1 if topk_targets else 0)

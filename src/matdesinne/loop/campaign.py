@@ -29,7 +29,7 @@ from matdesinne.loop.coords import design_keys, to_unit
 from matdesinne.loop.refit import base_rows
 from matdesinne.loop.update import METHODS, apply_update, choose_update
 from matdesinne.models import EnsembleSurrogate, ModelSet
-from matdesinne.pipeline import design
+from matdesinne.pipeline.design import check_trained_range, design
 
 #: ``update=`` choices: "auto" cross-validates every method of :data:`~matdesinne.loop.update.METHODS`.
 UPDATES = ("auto", *METHODS)
@@ -110,7 +110,8 @@ class Campaign:
         self.models = models
         self.prior: EnsembleSurrogate = models.surrogate
         self.space = models.space
-        self.targets = _check_targets(targets, self.prior.y_range_, self.space.property.unit)
+        self.targets = _check_targets(targets)
+        check_trained_range(self.prior, self.targets, "targets")
         if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance > 0):
             raise UserInputError(f"the tolerance must be a positive number, got {tolerance!r}")
         for name, value in (("n_samples", n_samples), ("folds", folds)):
@@ -406,19 +407,14 @@ class Campaign:
         return campaign
 
 
-def _check_targets(targets, y_range: tuple[float, float], unit: str) -> list[float]:
-    """Targets as distinct finite floats inside the surrogate's trained range, or a one-line refusal."""
+def _check_targets(targets) -> list[float]:
+    """Targets as distinct finite floats, or a one-line refusal."""
     try:
         values = [float(t) for t in targets]
     except (TypeError, ValueError):
         raise UserInputError(f"targets must be a list of numbers, got {targets!r}") from None
     if not values or not all(math.isfinite(t) for t in values) or len(set(values)) != len(values):
         raise UserInputError(f"targets must be one or more distinct finite numbers, got {values}")
-    lo, hi = y_range
-    outside = [t for t in values if not lo <= t <= hi]
-    if outside:
-        raise UserInputError(f"target {outside[0]:g} {unit} lies outside the range the models were trained on "
-                             f"({lo:g} to {hi:g} {unit})")
     return values
 
 

@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from matdesinne.data import split_indices, training_dataset
+from matdesinne.data import training_split
 from matdesinne.loop.correction import prior_of
 from matdesinne.models import EnsembleSurrogate
 
@@ -44,12 +44,10 @@ def base_rows(surrogate: EnsembleSurrogate, anchors: int = ANCHORS, seed: int = 
     ``source`` says which, for the campaign's record.
     """
     space = surrogate.space_
-    record = surrogate.training_
-    split = record.get("split")
-    dataset = training_dataset(record, space) if isinstance(split, dict) else None
-    if dataset is not None:
-        train, _, _ = split_indices(len(dataset), split["seed"], split["val_fraction"], split["test_fraction"])
-        return dataset.x[train], dataset.y[train], f"training rows of {record['data']}"
+    found = training_split(surrogate.training_, space)
+    if found is not None:
+        dataset, (train, _, _) = found
+        return dataset.x[train], dataset.y[train], f"training rows of {surrogate.training_['data']}"
     x = np.random.default_rng(seed).uniform(space.lows, space.highs, (anchors, space.dim))
     y, _ = surrogate.predict(x)
     return x, y, f"{anchors} uniform points labelled by the prior surrogate"

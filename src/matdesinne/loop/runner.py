@@ -23,32 +23,26 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from matdesinne.data.datasets import split_indices, training_dataset
+from matdesinne.data.datasets import training_split
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
 from matdesinne.loop.campaign import Campaign
 from matdesinne.models import ModelSet
 from matdesinne.text import fmt
+from matdesinne.validation.runner import Echo, quiet
 
 CAMPAIGN_FILE = "campaign.json"
 STORE_FILE = "dft.db"
 FORMAT = "matdesinne-loop"
 #: The paper's reported DFT error of its candidates (eV): a reference line in campaign.png.
 PAPER_MAE = 0.1
-
-Echo = Callable[[str], None]
-
-
-def _quiet(line: str) -> None:
-    pass
-
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -67,17 +61,14 @@ class LoopSettings:
     calibration: float | None  # the calibration's offset (eV), None without
 
     def to_dict(self) -> dict:
-        return {"targets": list(self.targets), "batch": self.batch, "seed": self.seed, "tolerance": self.tolerance,
-                "n_samples": self.n_samples, "update": self.update, "confident": self.confident, "models": self.models,
-                "dft": self.dft,
-                "calibration": self.calibration}
+        return {**asdict(self), "targets": list(self.targets)}  # as JSON reads it back
 
 
 def _conflicts(stored: dict, wanted: dict) -> list[str]:
-    keys = ["targets", "batch", "seed", "tolerance", "n_samples", "update", "confident", "models", "calibration"]
-    if stored.get("dft") is not None and wanted.get("dft") is not None:
-        keys.append("dft")
-    return [k for k in keys if stored.get(k) != wanted.get(k)]
+    """The settings that differ; DFT settings only when both sides run DFT (ask/tell has none)."""
+    both_dft = stored.get("dft") is not None and wanted.get("dft") is not None
+    return [f.name for f in fields(LoopSettings)
+            if (f.name != "dft" or both_dft) and stored.get(f.name) != wanted.get(f.name)]
 
 
 def open_campaign(out: str | os.PathLike, models: ModelSet, settings: LoopSettings | None, *,
@@ -123,11 +114,10 @@ def save_campaign(out: Path, campaign: Campaign, meta: dict) -> dict:
 def lookup_baseline(models: ModelSet, targets: Sequence[float], tolerance: float) -> dict[str, float | None]:
     """The true error of returning training rows within ``tolerance`` of each target
     (property units), the baseline a campaign has to beat; None where no data is recorded."""
-    data = training_dataset(models.surrogate.training_, models.space)
-    split = models.surrogate.training_.get("split")
-    if data is None or not split:
+    found = training_split(models.surrogate.training_, models.space)
+    if found is None:
         return {f"{t:g}": None for t in targets}
-    train = split_indices(len(data), split["seed"], split["val_fraction"], split["test_fraction"])[0]
+    data, (train, _, _) = found
     y = data.y[train]
     out = {}
     for t in targets:
@@ -158,7 +148,7 @@ def run_loop(
     scheduler: str | None = None,
     workers: int | None = None,
     force: bool = False,
-    echo: Echo = _quiet,
+    echo: Echo = quiet,
     progress: bool = True,
 ) -> dict:
     """Run a closed-loop campaign with DFT in folder ``out`` until ``rounds`` rounds are

@@ -138,6 +138,17 @@ def localize(
     return x_new, converged.cpu().numpy()
 
 
+def check_trained_range(surrogate: EnsembleSurrogate, targets, argument: str = "target", hint: str = "") -> None:
+    """Refuse, in one line naming ``argument``, the first target outside the property range
+    the surrogate was trained on (``y_range_``); ``hint`` ends the message."""
+    prop = surrogate.space_.property
+    lo, hi = surrogate.y_range_
+    for t in targets:
+        if not lo <= t <= hi:
+            raise UserInputError(f"{argument}={t:g} lies outside the {prop.name} range the models were "
+                                 f"trained on ({lo:g} to {hi:g} {prop.unit}){hint}")
+
+
 #: Peak bytes per sample, beyond the per-sample arrays: the float32 copies of each sample
 #: that localization makes per ensemble member (inputs, activations' gradients, outputs).
 BYTES_PER_SAMPLE_PER_MEMBER_DIM = 24
@@ -196,12 +207,8 @@ def design(
     check_sample_count(n, space.dim, models.surrogate.members)
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise UserInputError(f"the tolerance must be a positive number, got {tolerance}")
-    lo, hi = models.surrogate.y_range_
-    if not allow_extrapolation and not (lo <= target <= hi):
-        raise UserInputError(
-            f"target {target:g} {prop.unit} lies outside the {prop.name} range the models were trained on "
-            f"({lo:g} to {hi:g} {prop.unit}); pass allow_extrapolation=True to try anyway"
-        )
+    if not allow_extrapolation:
+        check_trained_range(models.surrogate, [target], hint="; pass allow_extrapolation=True to try anyway")
     box = space.constrain(constraints or {})
     atol = tolerance / 20 if atol is None else atol
     seconds = {"generate": 0.0, "downselect": 0.0, "localize": 0.0}

@@ -38,7 +38,7 @@ from matdesinne.validation.structures import Builder, builder_for, check_in_rang
 Echo = Callable[[str], None]
 
 
-def _quiet(line: str) -> None:
+def quiet(line: str) -> None:
     """The default ``echo``: say nothing."""
 
 
@@ -241,7 +241,7 @@ class Run:
 
 
 def run_validation(plan: Plan, store: ResultStore, csv: Path, *, scheduler: str | None = None,
-                   workers: int | None = None, echo: Echo = _quiet, progress: bool = True) -> Run:
+                   workers: int | None = None, echo: Echo = quiet, progress: bool = True) -> Run:
     """Compute ``plan``'s pending designs, committing each result to ``store`` and ``csv``."""
     from tqdm.auto import tqdm
 
@@ -283,7 +283,7 @@ def _outcome(future) -> DFTResult:
         return DFTResult.failed(f"{type(err).__name__}: {err}")
 
 
-def report_validation(plan: Plan, run: Run, outputs: Outputs, echo: Echo = _quiet) -> Validation:
+def report_validation(plan: Plan, run: Run, outputs: Outputs, echo: Echo = quiet) -> Validation:
     """The final ``<store>.csv``, the summary (and with ``outputs.report`` its JSON and figure)."""
     results = results_frame(run.results, plan.space, plan.calibration)
     write_csv(results, outputs.csv)
@@ -314,7 +314,7 @@ def validate(
     retry_failed: bool = False,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     source: str = "candidates",
-    echo: Echo = _quiet,
+    echo: Echo = quiet,
     progress: bool = True,
     report: bool = True,
 ) -> Validation:
@@ -362,7 +362,7 @@ def calibrate(
     scheduler: str | None = None,
     workers: int | None = None,
     force: bool = False,
-    echo: Echo = _quiet,
+    echo: Echo = quiet,
     progress: bool = True,
 ) -> Calibration:
     """Fit ``gap = max(0, raw − offset)`` on ``rows`` seeded random dataset rows, judge it on
