@@ -139,3 +139,11 @@ def _count(store) -> int:
             return db.execute("select count(*) from systems").fetchone()[0]
     except sqlite3.Error:
         return 0
+
+
+def test_a_refused_campaign_creates_no_folder_and_tell_never_reads_its_own_state(capsys, tmp_path, tiny_models_dir, asked):
+    code, _, err = run(capsys, "loop", "ask", "--out", tmp_path / "new", "--models", tiny_models_dir, "--targets", 9.0)
+    assert code == 2 and "--targets 9 lies outside" in err and not (tmp_path / "new").exists()
+    before = (asked / "campaign.json").read_bytes()
+    code, _, err = run(capsys, "loop", "tell", asked / "campaign.json", "--out", asked, "--models", tiny_models_dir)
+    assert code == 2 and "also an input" in err and (asked / "campaign.json").read_bytes() == before

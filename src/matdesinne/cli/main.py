@@ -27,7 +27,7 @@ COMMANDS = ("train", "design", "predict", "benchmark", "analyze", "structures", 
 
 #: Seconds the watchdog gives the main thread to stop by itself after Ctrl-C. Compiled code
 #: (a JIT compiler, a BLAS call, a DFT step) can hold the interpreter for minutes.
-INTERRUPT_GRACE = 3.0
+INTERRUPT_GRACE = 10.0
 _WAKEUP: tuple[socket.socket, socket.socket] | None = None
 
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from matdesinne.data.datasets import training_split
 from matdesinne.errors import UserInputError
-from matdesinne.io import check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
+from matdesinne.io import check_distinct, check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
 from matdesinne.loop.campaign import Campaign
 from matdesinne.models import ModelSet
 from matdesinne.text import fmt
@@ -93,8 +93,10 @@ def open_campaign(out: str | os.PathLike, models: ModelSet, settings: LoopSettin
             raise UserInputError(f"{out}: holds a campaign with other {', '.join(differ)} ({was}); "
                                  "use another out=, or force=True to start a new campaign there")
     if saved is not None and (settings is None or not force):
-        campaign = Campaign.from_state(models, saved["state"])
-        return campaign, saved
+        try:
+            return Campaign.from_state(models, saved["state"]), saved
+        except (UserInputError, KeyError) as err:
+            raise UserInputError(f"{path}: {err}") from None
     if settings is None:
         raise UserInputError(f"{out}: holds no campaign yet; start one with targets= (and a batch=)")
     campaign = Campaign(models, settings.targets, tolerance=settings.tolerance, n_samples=settings.n_samples,
@@ -163,8 +165,8 @@ def run_loop(
         raise UserInputError(f"rounds={rounds!r} must be a positive whole number")
     if settings.dft is None:
         raise UserInputError("a loop that runs DFT needs DFT settings")
-    out = ensure_dir(check_folder(out))
-    campaign, meta = open_campaign(out, models, settings, force=force)
+    campaign, meta = open_campaign(out, models, settings, force=force)  # refuses before the folder exists
+    out = ensure_dir(out)
     prop, unit = models.space.property.name, models.space.property.unit
     meta["lookup_mae"] = lookup_baseline(models, settings.targets, settings.tolerance)
     calls: dict[int, int] = {int(k): v for k, v in meta.get("calls_by_round", {}).items()}
@@ -230,8 +232,8 @@ def ask_files(out: str | os.PathLike, models: ModelSet, settings: LoopSettings |
     column, and its structures in ``ask-<round>/`` where the design space has a builder."""
     from matdesinne.validation.structures import BUILDERS
 
-    out = ensure_dir(check_folder(out))
-    campaign, meta = open_campaign(out, models, settings, force=force)
+    campaign, meta = open_campaign(out, models, settings, force=force)  # refuses before the folder exists
+    out = ensure_dir(out)
     frame = campaign.ask(batch)
     rnd = int(frame["round"].iloc[0]) if len(frame) else campaign.round - 1
     paths = [out / f"ask-{rnd}.csv"]
@@ -249,6 +251,7 @@ def tell_file(out: str | os.PathLike, models: ModelSet, results: str | os.PathLi
     """``loop tell``: ingest ``results`` (a CSV with ``id`` and ``<property>`` columns), update
     the model, save the campaign. Returns the update's record and the per-round table."""
     out = check_folder(out)
+    check_distinct([out / CAMPAIGN_FILE], [results])
     campaign, meta = open_campaign(out, models, None)
     frame = read_csv(results)
     try:
