@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TARGET ?= 1.0
 
-.PHONY: run test dft validate calibration models analyze benchmark benchmark-core loop benchmark-loop clean
+.PHONY: run test dft validate calibration models ws2-data ws2-models benchmark-rows analyze benchmark benchmark-core loop benchmark-loop clean
 GPAW_BUILD := GPAW_CONFIG=$(CURDIR)/tools/gpaw-siteconfig.py
 
 # torch==2.13.0 goes in first, alone: a later unpinned resolve would fetch CUDA wheels.
@@ -57,12 +57,31 @@ benchmark-loop: $(VENV)/.installed-dft
 ## Refit the shipped DFT gap calibrations (standard ~6 min, fast ~3 min on 2 cores).
 calibration: $(VENV)/.installed-dft
 	mkdir -p out
-	$(BIN)/matdesinne calibrate --settings standard --out src/matdesinne/pretrained/mos2/calibration-standard.json --store out/calibration-standard.db
-	$(BIN)/matdesinne calibrate --settings fast --out src/matdesinne/pretrained/mos2/calibration-fast.json --store out/calibration-fast.db
+	$(BIN)/matdesinne calibrate --settings standard --out src/matdesinne/materials/mos2/models/calibration-standard.json --store out/calibration-standard.db
+	$(BIN)/matdesinne calibrate --settings fast --out src/matdesinne/materials/mos2/models/calibration-fast.json --store out/calibration-fast.db
 
 ## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE): ~40-55 min on 2 cores.
 models: $(VENV)/.installed
-	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/pretrained/mos2 --seed 0 --split-seed 0
+	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/materials/mos2/models --seed 0 --split-seed 0
+
+## 1H-WS2 from its structure: 512 Sobol' points labelled with GPAW at the standard settings
+## (~100 min on 2 cores; resumable), shipped as materials/ws2/ws2_data.csv with its provenance.
+WS2 := src/matdesinne/materials/ws2
+ws2-data: $(VENV)/.installed-dft
+	mkdir -p out/ws2
+	$(BIN)/matdesinne sample --space ws2 --n 512 --method sobol --seed 0 --out out/ws2/points-512.csv
+	$(BIN)/matdesinne label out/ws2/points-512.csv --space ws2 --out out/ws2/ws2.db
+	cp out/ws2/ws2.csv $(WS2)/ws2_data.csv
+	cp out/ws2/ws2.json $(WS2)/ws2_data.json
+
+## The shipped WS2 models (surrogate and cINN, ~15 min on 2 cores).
+ws2-models: $(VENV)/.installed
+	$(BIN)/matdesinne train --data ws2 --model surrogate --out $(WS2)/models --seed 0 --split-seed 0
+	$(BIN)/matdesinne train --data ws2 --model cinn --out $(WS2)/models --seed 0 --split-seed 0
+
+## How many DFT rows WS2 needs: surrogate error on held-out rows against training rows.
+benchmark-rows: $(VENV)/.installed
+	$(BIN)/python benchmarks/rows.py --data $(WS2)/ws2_data.csv --space ws2
 
 ## Figures, metal-insulator transitions and report.html for the shipped MoS2 models (~1 min).
 analyze: $(VENV)/.installed

@@ -26,7 +26,8 @@ from datetime import date
 
 import numpy as np
 
-from matdesinne.data import load_dataset, split_indices
+from matdesinne.data import split_indices
+from matdesinne.materials import load_dataset
 from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation import forward_metrics
 from matdesinne.models import EnsembleSurrogate, load_models

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import synth_space
 from matdesinne.analysis import change_in_words, find_transitions
-from matdesinne.data import load_dataset
+from matdesinne.materials import load_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.models import EnsembleSurrogate
 

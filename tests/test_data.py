@@ -4,10 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matdesinne.data import (
-    DesignSpace, check_finite, check_seed, dataset_reference, load_dataset, parse_constraint, split_indices,
-    training_dataset,
-)
+from matdesinne.data import DesignSpace, check_finite, check_seed, parse_constraint, split_indices
+from matdesinne.materials import dataset_reference, load_dataset, training_dataset
 from matdesinne.errors import UserInputError
 
 

@@ -11,6 +11,7 @@ LAYERS = [
     {"io", "text"},
     {"plotting"},
     {"data"},
+    {"materials"},
     {"models"},
     {"pipeline"},
     {"evaluation", "analysis", "validation"},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import matdesinne.models.train as train_module
-from matdesinne.data import training_dataset
+from matdesinne.materials import training_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.models import CINN, MANIFEST, default_models_dir, load_models, read_manifest
 from matdesinne.models.manifest import file_sha256

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from matdesinne.data import load_dataset
+from matdesinne.materials import load_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.validation.calibration import Calibration, fit_offset, offset_loss, resolve_calibration, rows_report
 from matdesinne.validation.dft import PRESETS

@@ -7,7 +7,9 @@ from dataclasses import replace
 import pytest
 
 from matdesinne.errors import UserInputError
-from matdesinne.validation import build_mos2
+from matdesinne.materials import material
+
+build_mos2 = material("mos2").builder
 from matdesinne.validation.dft import PRESETS, DFTSettings, _reason, compute_gap, prepare, resolve_settings
 from matdesinne.validation.result import DFTResult, Status
 

@@ -15,8 +15,8 @@ import pytest
 from ase.db import connect
 
 from matdesinne.cli import main
-from matdesinne.data import load_dataset
-from matdesinne.data.datasets import mos2_data_path
+from matdesinne.materials import load_dataset
+from matdesinne.materials import material
 from matdesinne.errors import UserInputError
 from matdesinne.validation.calibration import Calibration
 from matdesinne.validation.runner import calibrate, select_rows, validate
@@ -70,7 +70,7 @@ def test_calibrate_then_validate_with_failures_and_resume(tmp_path, tiny_setting
     assert f"calibration: gap = max(0, raw - {cal.offset:.3f} eV) from {cal_path}" in printed
     results = pd.read_csv(out.with_suffix(".csv"))
     assert list(results.columns) == ["candidate", *EQ, "target", "band_gap_pred", "dft_gap_raw", "dft_gap",
-                                     "status", "error", "seconds"]
+                                     "dft_energy", "status", "error", "seconds"]
     assert list(results["status"]) == ["ok", "ok", "failed"]
     assert "degenerate cell" in results["error"][2] and np.isnan(results["dft_gap_raw"][2])
     np.testing.assert_allclose(results["dft_gap"][:2], np.maximum(0, results["dft_gap_raw"][:2] - cal.offset), atol=1e-6)
@@ -182,7 +182,7 @@ def test_bad_input_gets_one_line(tmp_path, tiny_settings, capsys):
     capsys.readouterr()
     # The shipped standard calibration does not apply to other settings.
     assert main(["validate", str(good), "--out", out, "--settings", "fast", "--calibration",
-                 str(Path(__file__).parents[1] / "src/matdesinne/pretrained/mos2/calibration-standard.json")]) == 2
+                 str(Path(__file__).parents[1] / "src/matdesinne/materials/mos2/models/calibration-standard.json")]) == 2
     assert "not 'fast'" in one_line_error(capsys)
 
 
@@ -217,7 +217,7 @@ def test_an_output_never_overwrites_an_input(tmp_path, tiny_settings):
     cands = candidates(tmp_path, [DEGENERATE], "cands.csv")
     # The settings and calibration files count as inputs without being named.
     (tmp_path / "r_summary.json").write_text(json.dumps(TINY))
-    cal = Calibration.load(Path(__file__).parents[1] / "src/matdesinne/pretrained/mos2/calibration-standard.json")
+    cal = Calibration.load(Path(__file__).parents[1] / "src/matdesinne/materials/mos2/models/calibration-standard.json")
     cal.save(tmp_path / "c_summary.json")
     before = _files(tmp_path)
     cases = [(tmp_path / "cands.db", {"inputs": [cands]}),
@@ -242,7 +242,7 @@ def test_calibrate_refuses_outputs_that_are_its_data_or_each_other(tmp_path, tin
     with pytest.raises(UserInputError, match="named for two different outputs"):  # r.png is cal.json
         calibrate(tmp_path / "cal.json", data=str(data), store=tmp_path / "r.db", settings=tiny_settings)
     with pytest.raises(UserInputError, match="is also an input"):  # the built-in data's own folder
-        calibrate(tmp_path / "c.json", store=mos2_data_path().with_suffix(".db"), settings=tiny_settings)
+        calibrate(tmp_path / "c.json", store=material("mos2").data.with_suffix(".db"), settings=tiny_settings)
     assert _files(tmp_path) == before
 
 

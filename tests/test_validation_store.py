@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 from ase import Atoms
 
-from matdesinne.data import load_dataset
+from matdesinne.materials import load_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.validation.dft import PRESETS
 from matdesinne.validation.result import DFTResult, Status, StoredResult

@@ -8,9 +8,12 @@ from ase.io import read
 
 from conftest import synth_space
 from matdesinne.cli import main
-from matdesinne.data import load_dataset
+from matdesinne.materials import load_dataset
 from matdesinne.errors import UserInputError
-from matdesinne.validation import build_mos2, build_structures, register_builder, write_structures
+from matdesinne.materials import material
+from matdesinne.validation import build_structures, write_structures
+
+build_mos2 = material("mos2").builder
 
 EQUILIBRIUM = {"a": 3.16, "b": 3.16, "c": 12.30, "alpha": 90.0, "beta": 90.0, "gamma": 120.0, "efield": 0.3}
 
@@ -49,10 +52,10 @@ def test_build_structures_checks_columns_and_range():
         build_structures(pd.DataFrame({"p0": [0.5], "p1": [0.5], "p2": [0.5]}), synth_space())
 
 
-def test_a_user_design_space_can_register_its_builder():
+def test_a_user_design_space_can_bring_its_builder():
     space = synth_space()
-    register_builder(space.name, lambda row: Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.5 + row["p0"]]]))
-    atoms = build_structures(pd.DataFrame({"p0": [0.2], "p1": [0.5], "p2": [0.5]}), space)
+    build = lambda row: Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.5 + row["p0"]]])  # noqa: E731
+    atoms = build_structures(pd.DataFrame({"p0": [0.2], "p1": [0.5], "p2": [0.5]}), space, build=build)
     assert atoms[0].get_distance(0, 1) == pytest.approx(0.7)
 
 

@@ -1,7 +1,8 @@
 """Figures in the style of the paper (figures 2, 4, 5 and 6), for any design space.
 
-Strain groupings (in-plane, out-of-plane, tensile/compressive, shear) belong to the MoS2
-design space; other design spaces get per-parameter comparisons instead.
+Spaces with lattice parameters get strain groupings (in-plane, out-of-plane,
+tensile/compressive, shear; see :func:`~matdesinne.materials.strain_groups`); other design
+spaces get per-parameter comparisons instead.
 """
 
 from __future__ import annotations
@@ -9,21 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from matdesinne.data.design_space import DesignSpace
+from matdesinne.materials import strain_groups
 from matdesinne.plotting import PALETTE, colour, pyplot, save_png
 
 #: Metals and insulators keep one colour each in every figure.
 METAL, INSULATOR = PALETTE[5], PALETTE[0]
-
-#: Parameter groups of the built-in MoS2 space, as the paper plots them.
-STRAIN_GROUPS = {
-    "mos2": {
-        "in-plane (a, b, γ)": ["a", "b", "gamma"],
-        "out-of-plane (c, α, β)": ["c", "alpha", "beta"],
-        "tensile/compressive (a, b, c)": ["a", "b", "c"],
-        "shear (α, β, γ)": ["alpha", "beta", "gamma"],
-    }
-}
-
 
 def strain(space: DesignSpace, x: np.ndarray, names: list[str], absolute: bool = False) -> np.ndarray:
     """Mean strain (%) of the named parameters relative to their equilibrium values, shape (n,);
@@ -66,8 +57,8 @@ def fig_dataset(space: DesignSpace, y: np.ndarray, embedding: np.ndarray, y_embe
 def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, generated: dict, path, window: float = 0.1) -> str:
     """Figure 4: where generated candidates lie compared with the training data."""
     plt = pyplot()
-    groups = STRAIN_GROUPS.get(space.name)
-    if groups:
+    groups = strain_groups(space)
+    if len(groups) >= 2:
         gx, gy = list(groups)[:2]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharex=True, sharey=True)
         for ax, title, source in ((axes[0], "training data", None), (axes[1], "generated candidates", generated)):
@@ -103,11 +94,12 @@ def fig_coverage(space: DesignSpace, x_data: np.ndarray, y_data: np.ndarray, gen
 
 def fig_strain(space: DesignSpace, generated: dict, path) -> str | None:
     """Figure 5: distributions of average tensile/compressive and shear strain, signed and absolute."""
-    groups = STRAIN_GROUPS.get(space.name)
-    if not groups:
+    groups = strain_groups(space)
+    kinds = [g for g in groups if g.startswith(("tensile", "shear"))]
+    if not kinds:
         return None
     plt = pyplot()
-    tc, sh = list(groups)[2:4]
+    tc, sh = (kinds * 2)[:2] if len(kinds) == 1 else kinds
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     panels = [(tc, False), (sh, False), (tc, True), (sh, True)]
     for ax, (group, absolute) in zip(axes.flat, panels):

@@ -17,7 +17,8 @@ from matdesinne import __version__
 from matdesinne.analysis import figures
 from matdesinne.analysis.mit import find_transitions
 from matdesinne.analysis.sensitivity import sensitivity
-from matdesinne.data.datasets import check_finite, training_dataset
+from matdesinne.data.datasets import check_finite
+from matdesinne.materials import training_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.io import (atomic_folder, check_output_folder, check_outside, read_csv, write_csv, write_json,
                            write_text)
@@ -57,6 +58,7 @@ def analyze(
     mit_limit: int = 300,
     allow_extrapolation: bool = False,
     allow_mixed: bool = False,
+    space_spec: str | os.PathLike | None = None,
 ) -> dict:
     """Generate (or read) candidates; write figures, tables, ``analysis.json`` and ``report.html``.
 
@@ -68,7 +70,7 @@ def analyze(
     check_outside(candidates, out)
     if not candidates and n < MIN_EMBED_ROWS:
         raise UserInputError(f"n={n} is too few: the embedding needs at least {MIN_EMBED_ROWS} candidates per target")
-    models = load_models(models_dir, allow_mixed=allow_mixed)
+    models = load_models(models_dir, allow_mixed=allow_mixed, space=space_spec)
     space, surrogate, prop = models.space, models.surrogate, models.space.property
     record = surrogate.training_
     data = training_dataset(record, space)

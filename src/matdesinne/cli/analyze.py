@@ -29,7 +29,7 @@ def run(args) -> None:
 
     result = analyze(args.out, args.models, args.targets, n=args.n, candidates=args.candidates,
                      seed=args.seed, mit_limit=args.mit_limit, allow_extrapolation=args.allow_extrapolation,
-                     allow_mixed=args.allow_mixed)
+                     allow_mixed=args.allow_mixed, space_spec=args.space)
     for t, s in result["mit"].items():
         print(f"target {t}: {s['pairs']} metal-insulator pairs, {s['safe_from_mit']} candidates safe from MIT")
     print(f"wrote {args.out}/report.html, analysis.json, mit_pairs.csv and figures")

@@ -90,8 +90,21 @@ def add_seed(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--seed", type=seed, default=0, help=f"seed of {what}, 0 to {MAX_SEED} (default: 0)")
 
 
+def add_space(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    from matdesinne.materials import DEFAULT, builtin_names
+
+    parser.add_argument("--space", metavar="NAME|FILE.toml", required=required, default=None if required else DEFAULT,
+                        help=f"design space: a built-in material ({', '.join(builtin_names())}) or a TOML space file"
+                             + ("" if required else f" (default: {DEFAULT})"))
+
+
 def add_models(parser: argparse.ArgumentParser, what: str = "models folder") -> None:
-    parser.add_argument("--models", type=Path, help=f"{what} (default: the shipped MoS2 models)")
+    from matdesinne.materials import builtin_names
+
+    parser.add_argument("--models", type=Path, help=f"{what} (default: the models the --space ships)")
+    parser.add_argument("--space", metavar="NAME|FILE.toml",
+                        help=f"the models' design space: a built-in material ({', '.join(builtin_names())}), whose "
+                             "shipped models are the default, or a TOML space file (its structure builder)")
     parser.add_argument("--allow-mixed", action="store_true",
                         help="use a models folder whose members come from different training runs")
 
@@ -105,3 +118,27 @@ def add_dft(parser: argparse.ArgumentParser, cluster: bool = True) -> None:
                             help="run on an existing Dask cluster, e.g. tcp://host:8786 (default: a local cluster)")
         parser.add_argument("--workers", type=positive_int,
                             help="local cluster size, one single-threaded worker each (default: one per core)")
+
+
+def add_constrain(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--constrain", action="append", default=[], metavar="P=LO:HI",
+                        help="narrow a parameter's range, e.g. efield=-0.5:0.5 (repeatable, once per parameter)")
+
+
+def parse_constraints(texts: list[str]) -> dict[str, tuple[float, float]]:
+    """``["efield=-0.5:0.5", ...]`` as a dict; a parameter constrained twice is refused."""
+    from matdesinne.data.design_space import parse_constraint
+    from matdesinne.errors import UserInputError
+
+    out: dict[str, tuple[float, float]] = {}
+    for text in texts:
+        name, limits = parse_constraint(text)
+        if name in out:
+            raise UserInputError(f"--constrain names {name!r} twice; give one range per parameter")
+        out[name] = limits
+    return out
+
+
+def constrained(space, texts: list[str]):
+    """``space`` narrowed by ``--constrain`` texts."""
+    return space.constrain(parse_constraints(texts)) if texts else space

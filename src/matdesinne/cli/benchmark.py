@@ -31,7 +31,7 @@ def run(args) -> None:
     check_output_folder(args.out)  # before minutes of work, not after
     result = run_benchmark(args.models, args.targets, n=args.n, seed=args.seed, tolerance=args.tolerance,
                            topk_targets=args.topk_targets, device=str(resolve_device(args.device)),
-                           allow_mixed=args.allow_mixed)
+                           allow_mixed=args.allow_mixed, space_spec=args.space)
     command = "matdesinne " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["benchmark"] else ""
     paths = write_report(result, args.out, command)
     print(paths[1].read_text())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from matdesinne.cli import args as a
-from matdesinne.errors import UserInputError
 
 
 def add_parser(sub, name: str):
@@ -18,27 +17,13 @@ def add_parser(sub, name: str):
     a.add_models(p)
     p.add_argument("--tolerance", type=a.positive_float, default=0.1,
                    help="down-selection window around the target (default: 0.1)")
-    p.add_argument("--constrain", action="append", default=[], metavar="P=LO:HI",
-                   help="narrow a parameter's range, e.g. efield=-0.5:0.5 (repeatable, once per parameter)")
+    a.add_constrain(p)
     a.add_seed(p, "the latent draw")
     p.add_argument("--allow-extrapolation", action="store_true", help="allow a target outside the trained range")
     p.add_argument("--out", type=a.out_file, required=True, help="candidates CSV to write")
     p.add_argument("--summary", type=a.out_file, help="summary JSON to write")
     a.add_device(p)
     return p
-
-
-def parse_constraints(texts: list[str]) -> dict[str, tuple[float, float]]:
-    """``["efield=-0.5:0.5", ...]`` as a dict; a parameter constrained twice is refused."""
-    from matdesinne.data.design_space import parse_constraint
-
-    out: dict[str, tuple[float, float]] = {}
-    for text in texts:
-        name, limits = parse_constraint(text)
-        if name in out:
-            raise UserInputError(f"--constrain names {name!r} twice; give one range per parameter")
-        out[name] = limits
-    return out
 
 
 def run(args) -> None:
@@ -51,9 +36,9 @@ def run(args) -> None:
     if args.summary is not None:
         check_writable(args.summary)
     check_distinct([args.out, args.summary], [])
-    constraints = parse_constraints(args.constrain)
+    constraints = a.parse_constraints(args.constrain)
     models = load_models(args.models, generator=generator_of(args.method), device=args.device,
-                         allow_mixed=args.allow_mixed)
+                         allow_mixed=args.allow_mixed, space=args.space)
     result = design(
         models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation,

@@ -11,6 +11,8 @@ INTERRUPTED = "finished DFT results are kept; run the same command again to resu
 
 
 def add_parser(sub, name: str):
+    from matdesinne.materials import DEFAULT, builtin_names
+
     if name == "validate":
         p = sub.add_parser(name, help="DFT band gaps (GPAW) of candidates; resumable, parallel on Dask")
         p.add_argument("candidates", type=Path, help="CSV with the design-parameter columns, e.g. from `design`")
@@ -30,7 +32,8 @@ def add_parser(sub, name: str):
                        help="discard an existing --out made for another design space or other settings")
     else:
         p = sub.add_parser(name, help="fit the DFT gap correction on dataset rows and judge it on others")
-        p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file whose last column is the gap")
+        p.add_argument("--data", default=DEFAULT, help=f"a built-in dataset ({', '.join(builtin_names())}) or a CSV file "
+                                                       "whose last column is the gap")
         p.add_argument("--rows", type=a.positive_int, default=24, help="dataset rows to fit on (default: 24)")
         p.add_argument("--holdout", type=a.count, default=40, help="other dataset rows to judge the fit on (default: 40)")
         a.add_seed(p, "the row draw")
@@ -66,7 +69,7 @@ def _validate(args) -> None:
     from matdesinne.models import load_models
     from matdesinne.validation import resolve_calibration, resolve_settings, select_rows, validate
 
-    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed)
+    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed, space=args.space)
     surrogate = models.surrogate
     calibration = resolve_calibration(args.calibration, models.directory, resolve_settings(args.settings))
     frame = read_csv(args.candidates)
@@ -74,7 +77,7 @@ def _validate(args) -> None:
     run = validate(frame, surrogate.space_, args.out, inputs=[args.candidates], settings=args.settings,
                    calibration=calibration, rows=rows, scheduler=args.scheduler, workers=args.workers,
                    force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
-                   source=str(args.candidates), echo=_say)
+                   source=str(args.candidates), echo=_say, build=models.builder)
     print("wrote " + ", ".join(map(str, run.paths)))
 
 

@@ -87,7 +87,7 @@ def run(args) -> None:
     if args.out is None:
         raise UserInputError("loop: the following arguments are required: --out")
     check_folder(args.out)
-    models = load_models(args.models, allow_mixed=args.allow_mixed)
+    models = load_models(args.models, allow_mixed=args.allow_mixed, space=args.space)
     if args.action == "tell":
         _tell(args, models)
     elif args.action == "ask":

@@ -23,7 +23,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 #: The command modules, in the order ``--help`` lists them.
-COMMANDS = ("train", "design", "predict", "benchmark", "analyze", "structures", "validate", "calibrate", "loop")
+COMMANDS = ("space", "sample", "label", "train", "design", "predict", "benchmark", "analyze", "structures", "validate",
+            "calibrate", "loop")
 
 #: Seconds the watchdog gives the main thread to stop by itself after Ctrl-C. Compiled code
 #: (a JIT compiler, a BLAS call, a DFT step) can hold the interpreter for minutes.

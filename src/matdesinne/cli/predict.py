@@ -25,7 +25,8 @@ def run(args) -> None:
     check_writable(args.out)
     check_distinct([args.out], [args.inp])
     frame = read_csv(args.inp)
-    surrogate = load_models(args.models, generator=None, device=args.device, allow_mixed=args.allow_mixed).surrogate
+    surrogate = load_models(args.models, generator=None, device=args.device, allow_mixed=args.allow_mixed,
+                            space=args.space).surrogate
     out, outside = predict_frame(surrogate, frame, str(args.inp))
     write_csv(out, args.out)
     prop = surrogate.space_.property.name

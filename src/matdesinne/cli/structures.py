@@ -25,8 +25,8 @@ def run(args) -> None:
 
     check_output_folder(args.out)
     check_outside([args.candidates], args.out)
-    space = load_models(args.models, generator=None, allow_mixed=args.allow_mixed).space
+    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed, space=args.space)
     frame = read_csv(args.candidates)
-    atoms = build_structures(frame, space, str(args.candidates))
+    atoms = build_structures(frame, models.space, str(args.candidates), models.builder)
     write_structures(atoms, frame, args.out, args.format)
     print(f"wrote {len(atoms)} structures ({args.format}) and index.csv to {args.out}/")

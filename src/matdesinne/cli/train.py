@@ -13,10 +13,16 @@ INTERRUPTED = "the models folder is unchanged"
 def add_parser(sub, name: str):
     from matdesinne.models.zoo import GENERATORS
 
-    p = sub.add_parser(name, help="train models on the built-in MoS2 data or your own CSV")
-    p.add_argument("--data", default="mos2", help="'mos2' (built in) or a CSV file with a header")
+    from matdesinne.materials import DEFAULT, builtin_names
+
+    p = sub.add_parser(name, help="train models on a built-in dataset or your own CSV")
+    p.add_argument("--data", help=f"a built-in dataset ({', '.join(builtin_names())}) or a CSV file with a header "
+                                  f"(default: the --space's built-in data, else {DEFAULT})")
+    p.add_argument("--space", metavar="NAME|FILE.toml",
+                   help="the design space a CSV belongs to (a built-in material or a TOML space file): its columns, "
+                        "bounds and properties, instead of the CSV's own")
     p.add_argument("--x", type=a.columns, help="design-parameter columns, comma-separated (default: all but --y)")
-    p.add_argument("--y", help="property column (default: the last column)")
+    p.add_argument("--y", help="property column (default: the last column, or the space's first property)")
     p.add_argument("--y-lower", type=a.finite_float, help="the property's physical lower limit, e.g. 0 for a band gap (CSV only)")
     p.add_argument("--y-upper", type=a.finite_float, help="the property's physical upper limit (CSV only)")
     p.add_argument("--model", choices=["all", "surrogate", *GENERATORS], default="all",
@@ -41,8 +47,17 @@ def run(args) -> None:
     # Training progress: a bar on a terminal, else a log line every tenth of the epochs.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     kinds = None if args.model == "all" else [args.model]
+    from matdesinne.errors import UserInputError
+    from matdesinne.materials import DEFAULT, material
+
+    data = args.data
+    if data is None:
+        found = material(args.space or DEFAULT)
+        if found.data is None:
+            raise UserInputError(f"space {found.name!r} has no built-in data; give --data, e.g. from `matdesinne label`")
+        data = found.name
     records = train_models(
-        data=args.data, x=args.x, y=args.y, **({"kinds": kinds} if kinds else {}), out=args.out, epochs=args.epochs,
+        data=data, space=args.space, x=args.x, y=args.y, **({"kinds": kinds} if kinds else {}), out=args.out, epochs=args.epochs,
         seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
         y_lower=args.y_lower, y_upper=args.y_upper,
     )

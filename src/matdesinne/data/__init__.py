@@ -1,13 +1,9 @@
 """Data: design spaces and the datasets that map design parameters to a property."""
 
-from matdesinne.data.datasets import (
-    Dataset, check_finite, check_seed, dataset_reference, load_dataset, split_indices, training_dataset,
-    training_split,
-)
+from matdesinne.data.datasets import Dataset, check_finite, check_seed, dataset_from, read_dataset, split_indices
 from matdesinne.data.design_space import DesignSpace, Parameter, Property, parse_constraint, reserved_columns
 
 __all__ = [
-    "Dataset", "DesignSpace", "Parameter", "Property", "check_finite", "check_seed", "dataset_reference",
-    "load_dataset", "parse_constraint", "reserved_columns", "split_indices", "training_dataset",
-    "training_split",
+    "Dataset", "DesignSpace", "Parameter", "Property", "check_finite", "check_seed", "dataset_from", "parse_constraint",
+    "read_dataset", "reserved_columns", "split_indices",
 ]

@@ -1,12 +1,11 @@
-"""Tabular datasets: the built-in MoS2 band-gap data and any user CSV."""
+"""Tabular datasets: design parameters mapped to a property, read from a CSV."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,14 +14,6 @@ from matdesinne.data import schema
 from matdesinne.data.design_space import DesignSpace, Parameter, Property, check_names
 from matdesinne.errors import UserInputError
 from matdesinne.io import is_special, read_csv
-
-#: Unstrained 1H-MoS2 (paper, Methods): lattice constants in Å, angles in degrees, field in V/Å.
-MOS2_EQUILIBRIUM = {"a": 3.16, "b": 3.16, "c": 12.30, "alpha": 90.0, "beta": 90.0, "gamma": 120.0}
-MOS2_UNITS = {"a": "Å", "b": "Å", "c": "Å", "alpha": "deg", "beta": "deg", "gamma": "deg", "efield": "V/Å"}
-MOS2_STRAIN = 0.20  # the design space samples ±20 % of each equilibrium lattice parameter
-MOS2_FIELD = 1.0  # and fields of ±1 V/Å
-
-BUILTIN = ("mos2",)
 
 #: The models compute in float32: a finite value beyond this becomes infinite there.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -49,22 +40,6 @@ class Dataset:
         df = pd.DataFrame(self.x, columns=self.space.names)
         df[self.space.property.name] = self.y
         return df
-
-
-def mos2_data_path() -> Path:
-    return Path(str(resources.files("matdesinne.data") / "mos2" / "mos2_bandgap.csv"))
-
-
-def _mos2_space(frame: pd.DataFrame) -> DesignSpace:
-    params = []
-    for name, eq in MOS2_EQUILIBRIUM.items():
-        # The paper quotes equilibria to 3 significant figures, so the sampled box reaches
-        # a hair past ±20 % of the rounded values: widen the bounds to hold every row.
-        low = min((1 - MOS2_STRAIN) * eq, float(frame[name].min()))
-        high = max((1 + MOS2_STRAIN) * eq, float(frame[name].max()))
-        params.append(Parameter(name, low, high, MOS2_UNITS[name], eq))
-    params.append(Parameter("efield", -MOS2_FIELD, MOS2_FIELD, MOS2_UNITS["efield"], 0.0))
-    return DesignSpace("mos2", tuple(params), Property("band_gap", "eV", lower=0.0))
 
 
 def check_seed(seed, name: str = "seed") -> int:
@@ -116,36 +91,30 @@ def check_finite(frame: pd.DataFrame, columns: Sequence[str], source: str) -> np
     return values
 
 
-def load_dataset(
-    data: str = "mos2",
+def read_dataset(
+    path: str | os.PathLike,
     x: Sequence[str] | None = None,
     y: str | None = None,
     y_lower: float | None = None,
     y_upper: float | None = None,
+    space: DesignSpace | None = None,
 ) -> Dataset:
-    """Load the built-in ``"mos2"`` dataset or a user CSV.
+    """A dataset from a user CSV.
 
-    For a CSV, ``y`` names the property column (default: the last column) and ``x`` the
-    design parameters (default: every other column). A CSV's design-space bounds are the
-    data's own min and max, and its name is the file's stem; ``y_lower``/``y_upper``
-    declare the property's physical limits (say 0 for a band gap). Parameters may not
-    repeat or take a name that the outputs reserve (see
+    With ``space``, its columns and property are the space's, and every row must lie in its
+    box (up to CSV round-off). Without, ``y`` names the property column (default: the last column) and ``x`` the
+    design parameters (default: every other column); the design-space bounds are the data's
+    own min and max, and its name is the file's stem; ``y_lower``/``y_upper`` declare the
+    property's physical limits (say 0 for a band gap). Parameters may not repeat or take a
+    name that the outputs reserve (see
     :func:`~matdesinne.data.design_space.reserved_columns`); a path that is not a regular
     file (a device, a FIFO) is refused unread.
     """
-    if data == "mos2":
-        frame = read_csv(mos2_data_path())
-        space = _mos2_space(frame)
-        fixed = (x is not None and list(x) != space.names) or (y is not None and y != space.property.name)
-        if fixed or y_lower is not None or y_upper is not None:
-            raise UserInputError("the built-in mos2 dataset has fixed columns and limits; x=, y=, y_lower= and y_upper= apply to a CSV file")
-    else:
-        path = Path(data)
-        if path.suffix.lower() != ".csv" and not path.exists():
-            raise UserInputError(f"unknown dataset {data!r}: give one of {', '.join(BUILTIN)} or a CSV file")
-        if is_special(path):  # /dev/zero or a pipe would be read forever
-            raise UserInputError(f"{path}: is not a regular file; give a CSV file")
-        frame = read_csv(path)
+    path = Path(path)
+    if is_special(path):  # /dev/zero or a pipe would be read forever
+        raise UserInputError(f"{path}: is not a regular file; give a CSV file")
+    frame = read_csv(path)
+    if space is None:
         y = y or str(frame.columns[-1])
         x = list(x) if x else [str(c) for c in frame.columns if c != y]
         if not x:
@@ -161,48 +130,23 @@ def load_dataset(
             tuple(Parameter(n, float(lo), float(hi)) for n, lo, hi in zip(x, lows, highs)),
             Property(y, lower=y_lower, upper=y_upper),
         )
-        if (y_lower is not None and values[:, -1].min() < y_lower) or (y_upper is not None and values[:, -1].max() > y_upper):
-            raise UserInputError(f"{path}: column {y!r} has values outside the declared limits {y_lower}:{y_upper}")
-    values = check_finite(frame, [*space.names, space.property.name], str(data))
-    return Dataset(space, values[:, :-1], values[:, -1])
+        return dataset_from(frame, space, str(path))
+    return dataset_from(frame, space, str(path), inside=True)
 
 
-def dataset_reference(data: str | os.PathLike) -> str:
-    """How a training record names its dataset so that it resolves from any folder: a
-    built-in name as it is, a CSV as its absolute path."""
-    return str(data) if str(data) in BUILTIN else str(Path(data).resolve())
-
-
-def training_dataset(record: Mapping, space: DesignSpace) -> Dataset | None:
-    """The dataset a model was trained on, from its training record (``training_``), read
-    with the model's own columns and property limits; None when the record names none.
-
-    A dataset that no longer fits the model's design space is refused in one line.
-    Records written before paths were stored absolute resolve from the current folder.
-    """
-    data = record.get("data")
-    if data is None:
-        return None
-    if not isinstance(data, str) or not data:
-        raise UserInputError(f"the training record names its dataset as {data!r}, not a file or built-in name")
-    if data in BUILTIN:
-        dataset = load_dataset(data)
-    else:
-        prop = space.property
-        dataset = load_dataset(data, space.names, prop.name, y_lower=prop.lower, y_upper=prop.upper)
-    if not dataset.space.same_space(space):
-        raise UserInputError(f"the models do not belong to their recorded training dataset {data!r}")
-    return dataset
-
-
-def training_split(record: Mapping, space: DesignSpace) -> tuple[Dataset, tuple[np.ndarray, ...]] | None:
-    """A model's training dataset (:func:`training_dataset`) with the ``(train, val, test)``
-    index arrays of the split its record names; None when the record lacks either."""
-    split = record.get("split")
-    dataset = training_dataset(record, space) if isinstance(split, Mapping) else None
-    if dataset is None:
-        return None
-    return dataset, split_indices(len(dataset), split["seed"], split["val_fraction"], split["test_fraction"])
+def dataset_from(frame: pd.DataFrame, space: DesignSpace, source: str, inside: bool = False) -> Dataset:
+    """The rows of ``frame`` as a dataset of ``space``: its design columns and property, all
+    finite and within the property's limits, and with ``inside`` within the space's box."""
+    prop = space.property
+    values = check_finite(frame, [*space.names, prop.name], source)
+    y = values[:, -1]
+    if (prop.lower is not None and y.min() < prop.lower) or (prop.upper is not None and y.max() > prop.upper):
+        raise UserInputError(f"{source}: column {prop.name!r} has values outside the declared limits "
+                             f"{prop.lower}:{prop.upper}")
+    if inside and not space.contains(values[:, :-1], tolerance=1e-9).all():
+        row = int(np.flatnonzero(~space.contains(values[:, :-1], tolerance=1e-9))[0])
+        raise UserInputError(f"{source}: data row {row + 1} lies outside design space {space.name!r}")
+    return Dataset(space, values[:, :-1], y)
 
 
 def split_indices(n: int, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.1):

@@ -14,7 +14,7 @@ from matdesinne.errors import UserInputError
 #: Columns that matdesinne writes beside the design parameters: the requested target and
 #: candidate number (candidates, DFT results), a row id, and the DFT results' own columns.
 #: A parameter of one of these names would be overwritten in, or vanish from, those files.
-RESERVED_COLUMNS = ("target", "candidate", "id", "dft_gap_raw", "dft_gap", "status", "error", "seconds")
+RESERVED_COLUMNS = ("target", "candidate", "id", "dft_gap_raw", "dft_gap", "dft_energy", "status", "error", "seconds")
 
 
 def reserved_columns(property_name: str) -> tuple[str, ...]:

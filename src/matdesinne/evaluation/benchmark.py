@@ -23,7 +23,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from matdesinne import __version__
-from matdesinne.data.datasets import training_split
+from matdesinne.materials import training_split
 from matdesinne.errors import UserInputError
 from matdesinne.evaluation.evaluators import GaussianProcessEvaluator, TreesEvaluator, held_out_report
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, normalized, novelty
@@ -70,17 +70,18 @@ def run_benchmark(
     topk_targets: int = 100,
     device: str = "cpu",
     allow_mixed: bool = False,
+    space_spec: str | os.PathLike | None = None,
 ) -> dict:
     """Run every method on every target and return a JSON-able result (see module doc)."""
     if topk_targets < 0:
         raise UserInputError(f"topk_targets={topk_targets} must not be negative")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise UserInputError(f"tolerance={tolerance} must be a positive number")
-    surrogate = load_models(models_dir, generator=None, allow_mixed=allow_mixed).surrogate
+    surrogate = load_models(models_dir, generator=None, allow_mixed=allow_mixed, space=space_spec).surrogate
     space = surrogate.space_
     check_sample_count(n, space.dim, surrogate.members)
     check_trained_range(surrogate, targets, "targets")
-    models = {kind: load_models(models_dir, generator=kind, device=device, allow_mixed=allow_mixed)
+    models = {kind: load_models(models_dir, generator=kind, device=device, allow_mixed=allow_mixed, space=space_spec)
               for kind in dict.fromkeys(map(generator_of, METHODS))}
     any_set = next(iter(models.values()))
     surrogate = any_set.surrogate
@@ -174,6 +175,8 @@ def run_benchmark(
         "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "torch_threads": __import__("torch").get_num_threads(), "device": device},
         "matdesinne_version": __version__,
+        "space": space.name,
+        "property": {"name": space.property.name, "unit": space.property.unit},
         "settings": {"targets": list(map(float, targets)), "n": n, "seed": seed, "tolerance": tolerance,
                      "topk_targets": topk_targets, "models": str(any_set.directory)},
         "independent_evaluator": ev_reports[primary],
@@ -188,15 +191,22 @@ def _f(v, digits: int = 3) -> str:
     return fmt(v, f".{digits}f")
 
 
+def _property(result: dict) -> tuple[str, str]:
+    """The benchmarked property's name and unit (reports written before they were recorded: the MoS2 gap)."""
+    prop = result.get("property") or {"name": "band_gap", "unit": "eV"}
+    return prop["name"].replace("_", " "), prop["unit"]
+
+
 def to_markdown(result: dict, command: str = "") -> str:
     ev = result["independent_evaluators"]
+    name, unit = _property(result)
     lines = [
         f"Benchmark of {result['date']}, on {result['machine']['cores']} cores ({result['machine']['cpu']}), "
         f"matdesinne {result['matdesinne_version']}, {result['settings']['n']} samples per method and target.",
     ]
     if command:
         lines.append(f"Command: `{command}`")
-    lines += ["", "Independent evaluators, fitted on the training rows only; their own MAE (eV) on held-out rows:", "",
+    lines += ["", f"Independent evaluators, fitted on the training rows only; their own MAE ({unit}) on held-out rows:", "",
               "| evaluator | family | all | " + " | ".join(f"near {t}" for t in ev["gp"]["near"]) + " |",
               "|---|---|---|" + "---|" * len(ev["gp"]["near"])]
     for rep in ev.values():
@@ -214,7 +224,7 @@ def to_markdown(result: dict, command: str = "") -> str:
             f"{_f(r['energy_distance'])} | {_f(r['nn_distance'])} | {_f(r['duplicate_fraction'], 3)} | "
             f"{_f(r['novelty'])} | {_f(r['seconds']['total'], 2)} | {r['verdict']} |")
     if result["topk"]:
-        lines += ["", f"Top-k re-simulation error (Ren et al. 2020; eV, under the gp evaluator): mean over "
+        lines += ["", f"Top-k re-simulation error (Ren et al. 2020; {unit}, under the gp evaluator): mean over "
                   f"{result['settings']['topk_targets']} held-out targets of the best of T samples.", "",
                   "| method | " + " | ".join(TOPK_LABELS) + " | targets judged on raw samples |", "|---|" + "---|" * (len(TOPK) + 1)]
         for method, row in result["topk"].items():
@@ -232,6 +242,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
     """Bar charts: MAE under the surrogate (circular) and under the gp evaluator (honest)."""
     plt = pyplot()
     targets = result["settings"]["targets"]
+    name, unit = _property(result)
     methods = [*METHODS, LOOKUP]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     width = 0.8 / len(methods)
@@ -241,8 +252,8 @@ def plot(result: dict, path: str | os.PathLike) -> None:
             vals = [next((r[key] for r in result["results"] if r["method"] == m and r["target"] == t), None) for t in targets]
             ax.bar(np.arange(len(targets)) + (i - len(methods) / 2 + 0.5) * width,
                    [np.nan if v is None else v for v in vals], width, label=m, color=colour(i))
-        ax.set_xticks(np.arange(len(targets)), [f"{t:g} eV" for t in targets])
-        ax.set_xlabel("target band gap")
+        ax.set_xticks(np.arange(len(targets)), [f"{t:g} {unit}" for t in targets])
+        ax.set_xlabel(f"target {name}")
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     near = result["independent_evaluator"]["near"]
@@ -251,7 +262,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
         if own is not None:
             axes[1].hlines(own, j - 0.45, j + 0.45, colors="black", linestyles="--",
                            label="GP's own error near target" if j == 0 else None)
-    axes[0].set_ylabel("mean absolute error (eV)")
+    axes[0].set_ylabel(f"mean absolute error ({unit})")
     axes[1].legend(fontsize=8, ncol=2)
     fig.tight_layout()
     save_png(fig, path, dpi=120)

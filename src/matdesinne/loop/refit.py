@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from matdesinne.data import training_split
+from matdesinne.materials import training_split
 from matdesinne.loop.correction import prior_of
 from matdesinne.models import EnsembleSurrogate
 

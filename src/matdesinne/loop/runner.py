@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from matdesinne.data.datasets import training_split
+from matdesinne.materials import training_split
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_distinct, check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
 from matdesinne.loop.campaign import Campaign
@@ -178,7 +178,7 @@ def run_loop(
             run = validate(pending, models.space, out / STORE_FILE, settings=settings.dft, calibration=calibration,
                            scheduler=scheduler, workers=workers, source=f"round {int(pending['round'].max())}",
                            echo=lambda line: echo(line) if line.startswith("DFT") else None,  # progress, not tables
-                           progress=progress, report=False)
+                           progress=progress, report=False, build=models.builder)
             # The store answers by design (a result may come from an earlier run), not by row.
             res = run.results.assign(key=_keys(run.results, models.space))
             mine = pending.assign(key=_keys(pending, models.space)).merge(res[["key", "status", "dft_gap"]], on="key")
@@ -230,18 +230,17 @@ def ask_files(out: str | os.PathLike, models: ModelSet, settings: LoopSettings |
               fmt_structures: str = "extxyz", force: bool = False) -> tuple[pd.DataFrame, list[Path]]:
     """``loop ask``: the next batch (``batch`` per target) as ``ask-<round>.csv`` with an ``id``
     column, and its structures in ``ask-<round>/`` where the design space has a builder."""
-    from matdesinne.validation.structures import BUILDERS
-
     campaign, meta = open_campaign(out, models, settings, force=force)  # refuses before the folder exists
     out = ensure_dir(out)
     frame = campaign.ask(batch)
     rnd = int(frame["round"].iloc[0]) if len(frame) else campaign.round - 1
     paths = [out / f"ask-{rnd}.csv"]
     write_csv(frame, paths[0])
-    if models.space.name in BUILDERS and len(frame):
+    found = models.material
+    if found is not None and found.builder is not None and len(frame):
         from matdesinne.validation import build_structures, write_structures
 
-        atoms = build_structures(frame, models.space, str(paths[0]))
+        atoms = build_structures(frame, models.space, str(paths[0]), found.builder)
         paths += write_structures(atoms, frame, out / f"ask-{rnd}", fmt_structures)
     save_campaign(out, campaign, meta)
     return frame, paths

@@ -34,7 +34,7 @@ META_KEYS = ("format", "format_version", "kind", "matdesinne_version", "params",
              "x_scaler", "y_scaler", "y_range", "extra", "training")
 
 #: Keys of a training record whose type later code relies on (see models/train.py).
-RECORD_TEXT = ("run", "data", "surrogate_sha256")
+RECORD_TEXT = ("run", "data", "space", "surrogate_sha256")
 
 
 def checkpoint_files(kind: str) -> tuple[str, str]:

@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from matdesinne.data.datasets import check_seed, dataset_reference, load_dataset, split_indices
+from matdesinne.data.datasets import check_seed, split_indices
+from matdesinne.materials import DEFAULT, dataset_reference, load_dataset, material, space_reference
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_folder, ensure_dir, read_json, temporary_folder
@@ -47,7 +48,7 @@ def augment_with_surrogate(x, y, space, surrogate: EnsembleSurrogate, n: int, se
 
 
 def train_models(
-    data: str = "mos2",
+    data: str = DEFAULT,
     x: Sequence[str] | None = None,
     y: str | None = None,
     kinds: Sequence[str] = ("surrogate", *GENERATORS),
@@ -61,6 +62,7 @@ def train_models(
     y_upper: float | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
+    space: str | os.PathLike | None = None,
 ) -> dict:
     """Fit each model kind on the training rows, pick its epoch on the validation rows, and
     save it to ``out``. Test rows are never seen. Returns each model's training record.
@@ -69,8 +71,9 @@ def train_models(
     points (see :func:`augment_with_surrogate`; 0 turns it off), all on the same points;
     they use the surrogate trained in the same call, or else the one already in ``out``,
     whose SHA-256 their record keeps (``surrogate_sha256``) so that the set loads as one.
-    ``y_lower``/``y_upper`` declare a CSV property's physical limits (the built-in MoS2 gap
-    has lower = 0). Seeds run from 0 to 2**32 - 1.
+    ``y_lower``/``y_upper`` declare a CSV property's physical limits (a built-in gap has
+    lower = 0). With ``space`` (a material's name or TOML file), a CSV takes that space's
+    columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1.
 
     Every record gets the run id (``run``), the dataset as a built-in name or an absolute
     path (``data``), the split and ``augment``. Settings, seeds, the dataset and ``out`` are
@@ -92,7 +95,10 @@ def train_models(
         models[kind] = ESTIMATORS[kind](**settings)
         models[kind]._check_params()
     out = check_folder(out)
-    dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper)
+    found = material(space) if space is not None else None
+    dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper, space=found)
+    if found is not None and dataset.space.name != found.name:
+        raise UserInputError(f"the built-in dataset {data} belongs to {dataset.space.name!r}, not space {found.name!r}")
     train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
     labeller = None  # (surrogate, SHA-256 of its weights) that labels the augmented points
     if augment and "surrogate" not in models and models.keys() & GENERATORS.keys():
@@ -100,6 +106,7 @@ def train_models(
     run = new_run_id()
     record = {
         "run": run, "data": dataset_reference(data),
+        **({"space": ref} if (ref := space_reference(found)) else {}),
         "split": {"seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
                   "n_train": len(train), "n_val": len(val), "n_test": len(test)},
     }

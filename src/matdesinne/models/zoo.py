@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from matdesinne.errors import UserInputError
+from matdesinne.materials import DEFAULT, Material, material, material_of, space_reference
 from matdesinne.models.cinn import CINN
 from matdesinne.models.cvae import CVAE
 from matdesinne.models.generator import Generator
@@ -21,9 +21,12 @@ from matdesinne.models.surrogate import EnsembleSurrogate
 GENERATORS: dict[str, type[Generator]] = {cls.kind: cls for cls in (CINN, INN, MDN, CVAE)}
 
 
-def default_models_dir() -> Path:
-    """The shipped MoS2 models, inside the installed package."""
-    return Path(str(resources.files("matdesinne") / "pretrained" / "mos2"))
+def default_models_dir(space: str | os.PathLike = DEFAULT) -> Path:
+    """The shipped models of a material (default: the paper's), inside the installed package."""
+    found = material(space)
+    if found.models is None:
+        raise UserInputError(f"space {found.name!r} ships no models; train some (matdesinne train) and pass --models")
+    return found.models
 
 
 #: The end of every message that refuses a set for its provenance.
@@ -38,10 +41,24 @@ class ModelSet:
     generator: Generator | None
     surrogate: EnsembleSurrogate
     directory: Path
+    space_file: str | None = None
 
     @property
     def space(self):
         return self.surrogate.space_
+
+    @property
+    def material(self) -> Material | None:
+        """The material of the models' design space: its TOML file (named when loading, or
+        in the training record), else the built-in of its name; None when there is neither."""
+        return material_of(self.space, self.space_file)
+
+    @property
+    def builder(self):
+        """The structure builder of the models' material; None where it has none (whoever
+        needs structures then refuses in one line, after checking the rest of its input)."""
+        found = self.material
+        return None if found is None else found.builder
 
 
 def load_models(
@@ -49,9 +66,12 @@ def load_models(
     generator: str | None = "cinn",
     device: str = "cpu",
     allow_mixed: bool = False,
+    space: str | os.PathLike | None = None,
 ) -> ModelSet:
-    """Load ``<generator>`` and ``surrogate`` checkpoints from ``directory`` (default: shipped
-    MoS2); ``generator=None`` loads the surrogate alone (enough to predict).
+    """Load ``<generator>`` and ``surrogate`` checkpoints from ``directory`` (default: the
+    shipped models of ``space``, a material's name or TOML file; default: MoS2);
+    ``generator=None`` loads the surrogate alone (enough to predict). Models of another
+    space than ``space`` are refused.
 
     Refused in one line unless ``allow_mixed``: a checkpoint whose files differ from the
     folder's manifest (an interrupted ``train``), checkpoints from a ``train`` run in a
@@ -60,7 +80,8 @@ def load_models(
     whose checkpoints record no run (the shipped models before manifests, models saved by
     ``Estimator.save``) loads as it is. Models of different design spaces are always refused.
     """
-    directory = Path(directory) if directory is not None else default_models_dir()
+    found = material(space) if space is not None else None
+    directory = Path(directory) if directory is not None else default_models_dir(space or DEFAULT)
     if not directory.is_dir():
         raise UserInputError(f"{directory}: no such models folder")
     if generator is not None and generator not in GENERATORS:
@@ -80,7 +101,10 @@ def load_models(
         )
     if not allow_mixed:
         _check_provenance(directory, gen, sur, manifest is not None)
-    return ModelSet(gen, sur, directory)
+    if found is not None and found.name != sur.space_.name:
+        raise UserInputError(f"{directory}: the models belong to design space {sur.space_.name!r}, not {found.name!r}")
+    space_file = space_reference(found) if found is not None else sur.training_.get("space")
+    return ModelSet(gen, sur, directory, space_file)
 
 
 def _check_provenance(directory: Path, gen: Generator | None, sur: EnsembleSurrogate, has_manifest: bool) -> None:

@@ -8,7 +8,7 @@ The structure builders need only ASE; everything that computes needs the ``[dft]
 from matdesinne.validation.calibration import Calibration, fit_offset, resolve_calibration
 from matdesinne.validation.dft import PRESETS, DFTSettings, resolve_settings
 from matdesinne.validation.result import DFTResult, Status, StoredResult
-from matdesinne.validation.structures import BUILDERS, build_mos2, build_structures, register_builder, write_structures
+from matdesinne.validation.structures import build_structures, write_structures
 
 
 def __getattr__(name):  # the runs pull in Dask and tqdm; load them on first use
@@ -19,6 +19,6 @@ def __getattr__(name):  # the runs pull in Dask and tqdm; load them on first use
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BUILDERS", "PRESETS", "Calibration", "DFTResult", "DFTSettings", "Status", "StoredResult", "build_mos2",
-           "build_structures", "calibrate", "fit_offset", "register_builder", "resolve_calibration",
+__all__ = ["PRESETS", "Calibration", "DFTResult", "DFTSettings", "Status", "StoredResult",
+           "build_structures", "calibrate", "fit_offset", "resolve_calibration",
            "resolve_settings", "select_rows", "validate", "write_structures"]

@@ -127,15 +127,27 @@ def prepare(atoms: Atoms, settings: DFTSettings) -> tuple[Atoms, dict]:
     return atoms, kwargs
 
 
-def band_gap(atoms: Atoms, settings: DFTSettings) -> float:
-    """Raw Kohn-Sham gap CBM − VBM in eV over the k-mesh; negative when the bands overlap."""
+#: Force threshold (eV/Å) and step limit of ``relax_ions``.
+RELAX_FMAX = 0.02
+RELAX_STEPS = 100
+
+
+def band_gap(atoms: Atoms, settings: DFTSettings, relax_ions: bool = False) -> tuple[float, float]:
+    """Raw Kohn-Sham gap CBM − VBM in eV over the k-mesh (negative when the bands overlap) and
+    the total energy per atom in eV. With ``relax_ions``, the ions first relax at fixed cell
+    (ASE's BFGS, forces below :data:`RELAX_FMAX`), and both are of the relaxed structure."""
     from gpaw import GPAW
 
     atoms, kwargs = prepare(atoms, settings)
     atoms.calc = GPAW(**kwargs)
-    atoms.get_potential_energy()
+    if relax_ions:
+        from ase.optimize import BFGS
+
+        if not BFGS(atoms, logfile=None).run(fmax=RELAX_FMAX, steps=RELAX_STEPS):
+            raise RuntimeError(f"ions not relaxed below {RELAX_FMAX} eV/Å within {RELAX_STEPS} steps")
+    energy = atoms.get_potential_energy()
     vbm, cbm = atoms.calc.get_homo_lumo()
-    return float(cbm - vbm)
+    return float(cbm - vbm), float(energy) / len(atoms)
 
 
 def engine_versions() -> dict[str, str]:
@@ -167,20 +179,20 @@ def _reason(err: Exception, settings: DFTSettings) -> str:
     return f"{name}: {lines[0]}" if lines else name
 
 
-def compute_gap(atoms: Atoms, settings: DFTSettings) -> DFTResult:
-    """Run one calculation (on a worker); the result holds the raw gap in eV, or why it failed.
-    Never raises."""
+def compute_gap(atoms: Atoms, settings: DFTSettings, relax_ions: bool = False) -> DFTResult:
+    """Run one calculation (on a worker); the result holds the raw gap and the energy per
+    atom in eV, or why it failed. Never raises."""
     from threadpoolctl import threadpool_limits
 
     start = time.perf_counter()
     try:
         with threadpool_limits(1):  # one core per worker; two BLAS threads were ~10x slower
-            gap, status, error = band_gap(atoms, settings), Status.OK, ""
+            (gap, energy), status, error = band_gap(atoms, settings, relax_ions), Status.OK, ""
     except Exception as err:  # noqa: BLE001 -- any failure of one structure is recorded, not raised
-        gap, status, error = float("nan"), Status.FAILED, _reason(err, settings)
+        gap, energy, status, error = float("nan"), float("nan"), Status.FAILED, _reason(err, settings)
     seconds = time.perf_counter() - start
     try:
         versions = engine_versions()
     except ImportError:
         versions = {}
-    return DFTResult(status, gap, error, seconds, socket.gethostname(), versions)
+    return DFTResult(status, gap, error, seconds, socket.gethostname(), versions, energy)

@@ -17,9 +17,11 @@ from matdesinne.validation.result import Status, StoredResult
 def results_frame(results: list[StoredResult], space: DesignSpace, calibration=None) -> pd.DataFrame:
     """One row per stored result, by candidate: the design parameters, ``target``,
     ``<property>_pred``, ``dft_gap_raw``, ``dft_gap`` (calibrated; raw clipped at 0 without a
-    calibration), ``status``, ``error`` and ``seconds``. Gaps in eV, NaN where missing."""
+    calibration), ``dft_energy`` (total energy per atom), ``status``, ``error`` and
+    ``seconds``. Gaps and energies in eV, NaN where missing."""
     prop = space.property.name
-    columns = ["candidate", *space.names, "target", f"{prop}_pred", "dft_gap_raw", "dft_gap", "status", "error", "seconds"]
+    columns = ["candidate", *space.names, "target", f"{prop}_pred", "dft_gap_raw", "dft_gap", "dft_energy", "status",
+               "error", "seconds"]
     if not results:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame({
@@ -28,6 +30,7 @@ def results_frame(results: list[StoredResult], space: DesignSpace, calibration=N
         "target": np.array([r.target for r in results], dtype=np.float64),
         f"{prop}_pred": np.array([r.pred for r in results], dtype=np.float64),
         "dft_gap_raw": np.array([r.result.gap_raw for r in results], dtype=np.float64),
+        "dft_energy": np.array([r.result.energy for r in results], dtype=np.float64),
         "status": [r.result.status.value for r in results],
         "error": [r.result.error for r in results],
         "seconds": np.array([r.result.seconds for r in results], dtype=np.float64),

@@ -27,8 +27,9 @@ class Status(str, Enum):
 @dataclass(frozen=True)
 class DFTResult:
     """One band-gap calculation: ``gap_raw`` is CBM − VBM in eV (NaN when failed), ``error``
-    one line saying why it failed, ``seconds`` its wall time, ``host`` the machine and
-    ``versions`` the engine's package versions."""
+    one line saying why it failed, ``seconds`` its wall time, ``host`` the machine,
+    ``versions`` the engine's package versions and ``energy`` the total energy per atom in
+    eV (NaN when failed, or stored before energies were kept)."""
 
     status: Status
     gap_raw: float = math.nan
@@ -36,6 +37,7 @@ class DFTResult:
     seconds: float = 0.0
     host: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
+    energy: float = math.nan
 
     @classmethod
     def failed(cls, reason: str, **rest: Any) -> "DFTResult":
@@ -47,12 +49,14 @@ class DFTResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "dft_gap_raw": _none(self.gap_raw), "error": self.error,
-                "seconds": float(self.seconds), "host": self.host, "versions": dict(self.versions)}
+                "seconds": float(self.seconds), "host": self.host, "versions": dict(self.versions),
+                "dft_energy": _none(self.energy)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DFTResult":
         return cls(Status(d["status"]), _nan(d.get("dft_gap_raw")), d.get("error") or "",
-                   _nan(d.get("seconds")), d.get("host") or "", dict(d.get("versions") or {}))
+                   _nan(d.get("seconds")), d.get("host") or "", dict(d.get("versions") or {}),
+                   _nan(d.get("dft_energy")))
 
 
 @dataclass(frozen=True)

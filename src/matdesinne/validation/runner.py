@@ -33,7 +33,9 @@ from matdesinne.validation.dft import DFTSettings, compute_gap, resolve_settings
 from matdesinne.validation.report import plot_calibration, plot_validation, results_frame, summarize, to_text
 from matdesinne.validation.result import DFTResult, Status, StoredResult
 from matdesinne.validation.store import ResultStore, design_key
-from matdesinne.validation.structures import Builder, builder_for, check_in_range
+from matdesinne.materials import DEFAULT, builder_for, builtin_names
+from matdesinne.materials.material import Builder
+from matdesinne.validation.structures import check_in_range
 
 Echo = Callable[[str], None]
 
@@ -50,17 +52,19 @@ class Outputs:
 
     store: Path
     report: bool = True
+    results: str = ""
 
     @classmethod
-    def of(cls, store: str | os.PathLike, report: bool = True, argument: str = "out") -> "Outputs":
+    def of(cls, store: str | os.PathLike, report: bool = True, argument: str = "out", results: str = "") -> "Outputs":
         store = Path(store)
         if store.suffix != ".db":
             raise UserInputError(f"{argument}={store}: name the results database with a .db suffix, e.g. results.db")
-        return cls(store, report)
+        return cls(store, report, results)
 
     @property
     def csv(self) -> Path:
-        return self.store.with_suffix(".csv")
+        """The results table, ``<stem><results>.csv``."""
+        return self.store.with_name(self.store.stem + self.results + ".csv")
 
     @property
     def summary(self) -> Path:
@@ -132,11 +136,13 @@ class Plan:
     pred: np.ndarray
     wanted: dict[str, int]
     done: tuple[StoredResult, ...] = ()
+    relax_ions: bool = False
 
     @property
     def identity(self) -> dict:
         """What a results store for this run must have been made for (see :class:`ResultStore`)."""
-        return {"design_space": self.space.to_dict(), "settings": self.settings.to_dict()}
+        return {"design_space": self.space.to_dict(), "settings": self.settings.to_dict(),
+                **({"relax_ions": True} if self.relax_ions else {})}
 
     @property
     def pending(self) -> dict[str, int]:
@@ -171,13 +177,16 @@ def plan_validation(
     rows: Sequence[int] | None = None,
     predict: Callable[[np.ndarray], np.ndarray] | None = None,
     source: str = "candidates",
+    build: Builder | None = None,
+    relax_ions: bool = False,
 ) -> Plan:
     """Check ``frame``'s candidates (all, or ``rows``) and decide what to compute; writes nothing.
 
     ``frame`` holds the design columns of ``space`` and optionally ``target`` and
     ``<property>_pred``; ``predict(x)``, x of shape (k, dim), fills the predictions it lacks.
+    ``build`` makes the structures (default: the space's material's builder).
     """
-    build = builder_for(space)
+    build = builder_for(space) if build is None else build
     n = len(frame)
     rows = np.arange(n) if rows is None else np.asarray(rows)
     if rows.size and (not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= n):
@@ -192,7 +201,7 @@ def plan_validation(
     wanted: dict[str, int] = {}
     for row in rows:
         wanted.setdefault(design_key(x[row]), int(row))
-    return Plan(space, settings, calibration, build, x, target, pred, wanted)
+    return Plan(space, settings, calibration, build, x, target, pred, wanted, relax_ions=relax_ions)
 
 
 def _column(frame: pd.DataFrame, name: str, source: str) -> np.ndarray:
@@ -263,7 +272,7 @@ def run_validation(plan: Plan, store: ResultStore, csv: Path, *, scheduler: str 
 
             every = max(1, len(jobs) // 10)
             with dask_client(scheduler, workers) as client:
-                futures = {client.submit(compute_gap, atoms, plan.settings, pure=False): key
+                futures = {client.submit(compute_gap, atoms, plan.settings, plan.relax_ions, pure=False): key
                            for key, atoms in jobs.items()}
                 for computed, future in enumerate(as_completed(futures), 1):
                     key = futures[future]
@@ -317,6 +326,9 @@ def validate(
     echo: Echo = quiet,
     progress: bool = True,
     report: bool = True,
+    build: Builder | None = None,
+    relax_ions: bool = False,
+    results: str = "",
 ) -> Validation:
     """Compute the DFT band gap of ``frame``'s candidates (all, or ``rows``) into the store ``out``.
 
@@ -326,9 +338,11 @@ def validate(
     and the calibration file count too). Writes ``out`` (an ASE/SQLite database), ``<out stem>.csv``
     after every result, and, with ``report``, the summary ``<stem>_summary.json`` and the
     figure ``<stem>.png``. Gaps are in eV. Every check on what the caller handed in runs
-    before the first file is written.
+    before the first file is written. ``build`` makes the structures (default: the space's
+    material's builder); ``relax_ions`` relaxes the ions at fixed cell first; ``results``
+    is added to the results table's stem (``<stem><results>.csv``).
     """
-    outputs = Outputs.of(out, report)
+    outputs = Outputs.of(out, report, results=results)
     read = [*inputs, settings_file(settings), None if calibration is None else calibration.source]
     check_outputs(outputs.paths, read)
     settings = resolve_settings(settings)
@@ -337,7 +351,7 @@ def validate(
     if workers is not None:
         _count(workers, "workers", 1)
     check_cluster(scheduler, workers)  # before any work, not after the resumed rows
-    plan = plan_validation(frame, space, settings, calibration, rows, predict, source)
+    plan = plan_validation(frame, space, settings, calibration, rows, predict, source, build, relax_ions)
 
     store = ResultStore(outputs.store, plan.identity, force=force)  # the first file written
     plan = resume(plan, store, retry_failed)
@@ -353,7 +367,7 @@ def validate(
 def calibrate(
     out: str | os.PathLike,
     *,
-    data: str = "mos2",
+    data: str = DEFAULT,
     rows: int = 24,
     holdout: int = 40,
     seed: int = 0,
@@ -369,7 +383,7 @@ def calibrate(
     ``holdout`` other rows, and save it to ``out`` (JSON) with its residuals. The DFT results
     go to ``store`` (default ``<out stem>.db``; a calibration interrupted resumes like
     ``validate``), with ``<store stem>.csv`` and the figure ``<store stem>.png`` beside it."""
-    from matdesinne.data.datasets import load_dataset, mos2_data_path
+    from matdesinne.materials import load_dataset, material
 
     seed = check_seed(seed, "seed=")
     rows, holdout = _count(rows, "rows", 1), _count(holdout, "holdout", 0)
@@ -377,7 +391,7 @@ def calibrate(
     if out.suffix != ".json":
         raise UserInputError(f"out={out}: name the calibration file with a .json suffix")
     results = Outputs.of(out.with_suffix(".db") if store is None else store, report=False, argument="store")
-    data_file = mos2_data_path() if data == "mos2" else Path(data)
+    data_file = material(data).data if data in builtin_names() else Path(data)
     check_outputs([out, *results.paths, results.figure], [data_file, settings_file(settings)])
     settings = resolve_settings(settings)
     dataset = load_dataset(data)

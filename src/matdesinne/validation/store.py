@@ -46,13 +46,16 @@ def _mismatch(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
 
     if stored.get("design_space") != wanted.get("design_space"):
         return f"{space(stored)}, not {space(wanted)}"
+    if stored.get("relax_ions") != wanted.get("relax_ions"):
+        return "relaxed ions, not fixed ones" if stored.get("relax_ions") else "fixed ions, not relaxed ones"
     return f"{settings(stored)}, not {settings(wanted)}"
 
 
 class ResultStore:
     """Finished results of one design space at one set of DFT settings.
 
-    ``identity`` is ``{"design_space": DesignSpace.to_dict(), "settings": DFTSettings.to_dict()}``.
+    ``identity`` is ``{"design_space": DesignSpace.to_dict(), "settings": DFTSettings.to_dict()}``,
+    with ``"relax_ions": True`` for results of relaxed ions.
     """
 
     def __init__(self, path: str | os.PathLike, identity: Mapping[str, Any], force: bool = False):
@@ -95,7 +98,7 @@ class ResultStore:
         if meta.get("format_version") != STORE_VERSION:
             raise UserInputError(f"{self.path}: results database version {meta.get('format_version')} "
                                  f"is not {STORE_VERSION}")
-        return {k: meta[k] for k in ("design_space", "settings") if k in meta}
+        return {k: meta[k] for k in ("design_space", "settings", "relax_ions") if k in meta}
 
     def records(self) -> list[StoredResult]:
         """Every stored result, oldest first."""

@@ -1,0 +1,97 @@
+"""Datasets by name or file: a built-in material's data, or a user CSV, read in a space."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from matdesinne.data.datasets import Dataset, dataset_from, read_dataset, split_indices
+from matdesinne.data.design_space import DesignSpace
+from matdesinne.errors import UserInputError
+from matdesinne.io import read_csv
+from matdesinne.materials.material import Material
+from matdesinne.materials.registry import DEFAULT, builtin_names, material
+
+
+def load_dataset(
+    data: str | os.PathLike = DEFAULT,
+    x: Sequence[str] | None = None,
+    y: str | None = None,
+    y_lower: float | None = None,
+    y_upper: float | None = None,
+    space: str | os.PathLike | Material | None = None,
+) -> Dataset:
+    """A built-in material's dataset by name (``"mos2"``), or a user CSV.
+
+    A built-in dataset has fixed columns: ``y`` may choose among its material's properties
+    (default: the first). A CSV read with ``space`` (a material, its name or its TOML file)
+    takes that space's parameters, bounds and property ``y``, and every row must lie in its
+    box; without, see :func:`~matdesinne.data.datasets.read_dataset`.
+    """
+    text = str(data)
+    if text in builtin_names():
+        found = material(text)
+        fixed = x is not None and list(x) != [p.name for p in found.parameters]
+        if fixed or y_lower is not None or y_upper is not None or found.data is None:
+            raise UserInputError(f"the built-in {text} dataset has fixed columns and limits; x=, y=, y_lower= and "
+                                 "y_upper= apply to a CSV file")
+        return dataset_from(read_csv(found.data), found.space(y), text)
+    path = Path(data)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        raise UserInputError(f"unknown dataset {text!r}: give one of {', '.join(builtin_names())} or a CSV file")
+    if space is None:
+        return read_dataset(path, x, y, y_lower=y_lower, y_upper=y_upper)
+    found = space if isinstance(space, Material) else material(space)
+    if (x is not None and list(x) != [p.name for p in found.parameters]) or y_lower is not None or y_upper is not None:
+        raise UserInputError(f"space {found.name!r} fixes the design columns and property limits; "
+                             "leave out x=, y_lower= and y_upper=")
+    return read_dataset(path, space=found.space(y))
+
+
+def dataset_reference(data: str | os.PathLike) -> str:
+    """How a training record names its dataset so that it resolves from any folder: a
+    built-in name as it is, a CSV as its absolute path."""
+    return str(data) if str(data) in builtin_names() else str(Path(data).resolve())
+
+
+def space_reference(found: Material | None) -> str | None:
+    """How a training record names a space that is not built in: its TOML file, absolute."""
+    return None if found is None or found.source is None else str(found.source)
+
+
+def training_dataset(record: Mapping, space: DesignSpace) -> Dataset | None:
+    """The dataset a model was trained on, from its training record (``training_``), read
+    with the model's own columns and property limits; None when the record names none.
+
+    A dataset that no longer fits the model's design space is refused in one line.
+    Records written before paths were stored absolute resolve from the current folder.
+    """
+    data = record.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, str) or not data:
+        raise UserInputError(f"the training record names its dataset as {data!r}, not a file or built-in name")
+    prop = space.property
+    if data in builtin_names():
+        known = [p.name for p in material(data).properties]
+        dataset = load_dataset(data, y=prop.name if prop.name in known else None)
+    elif record.get("space"):
+        dataset = load_dataset(data, y=prop.name, space=record["space"])
+    else:
+        dataset = load_dataset(data, space.names, prop.name, y_lower=prop.lower, y_upper=prop.upper)
+    if not dataset.space.same_space(space):
+        raise UserInputError(f"the models do not belong to their recorded training dataset {data!r}")
+    return dataset
+
+
+def training_split(record: Mapping, space: DesignSpace) -> tuple[Dataset, tuple[np.ndarray, ...]] | None:
+    """A model's training dataset (:func:`training_dataset`) with the ``(train, val, test)``
+    index arrays of the split its record names; None when the record lacks either."""
+    split = record.get("split")
+    dataset = training_dataset(record, space) if isinstance(split, Mapping) else None
+    if dataset is None:
+        return None
+    return dataset, split_indices(len(dataset), split["seed"], split["val_fraction"], split["test_fraction"])

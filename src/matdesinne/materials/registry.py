@@ -1,0 +1,63 @@
+"""Finding a material by name (a built-in subpackage) or by file (a TOML space file)."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+from matdesinne.data.design_space import DesignSpace
+from matdesinne.errors import UserInputError
+from matdesinne.materials.material import Builder, Material
+
+#: The material commands use when none is named: the paper's.
+DEFAULT = "mos2"
+
+
+def builtin_names() -> list[str]:
+    """The built-in materials: the subpackages of :mod:`matdesinne.materials`."""
+    here = Path(__file__).parent
+    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg)
+
+
+@functools.cache
+def _builtin(name: str) -> Material:
+    found = importlib.import_module(f"matdesinne.materials.{name}").MATERIAL
+    if found.name != name:
+        raise RuntimeError(f"built-in material {name!r} calls itself {found.name!r}")
+    return found
+
+
+def material(spec: str | os.PathLike) -> Material:
+    """A built-in material by name, or the material of a TOML space file."""
+    text = str(spec)
+    if text in builtin_names():
+        return _builtin(text)
+    if text.endswith(".toml"):
+        from matdesinne.materials.spacefile import read_space_file
+
+        return read_space_file(text)
+    raise UserInputError(f"unknown space {text!r}: give one of {', '.join(builtin_names())} or a .toml space file")
+
+
+def material_of(space: DesignSpace, source: str | os.PathLike | None = None) -> Material | None:
+    """The material a design space belongs to: its ``source`` file (a TOML space a model
+    was trained on, as its training record names it), else the built-in of the same name;
+    None when neither exists."""
+    if source:
+        found = material(source)
+        if found.name != space.name:
+            raise UserInputError(f"space file {source} describes {found.name!r}, not design space {space.name!r}")
+        return found
+    return _builtin(space.name) if space.name in builtin_names() else None
+
+
+def builder_for(space: DesignSpace, source: str | os.PathLike | None = None) -> Builder:
+    """The structure builder of a design space (see :func:`material_of`)."""
+    found = material_of(space, source)
+    if found is None or found.builder is None:
+        raise UserInputError(f"design space {space.name!r} has no structure builder; describe it in a .toml space "
+                             "file with a structure (see `matdesinne space check`) and pass --space")
+    return found.builder

@@ -1,0 +1,121 @@
+"""``label``: make a dataset with DFT. Each design point gets its band gap and its strain
+energy, computed on Dask into the resumable results store of ``validate``.
+
+The strain energy is the total energy per atom of the design minus that of the material's
+reference structure (its equilibrium cell at zero field), computed once in the same store
+with the same settings: the price of the strain (and of the field) in eV/atom.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from matdesinne.errors import UserInputError
+from matdesinne.io import check_distinct, read_json, write_csv, write_json
+from matdesinne.materials import Material
+from matdesinne.validation.calibration import Calibration
+from matdesinne.validation.dft import engine_versions, resolve_settings, settings_file
+from matdesinne.validation.runner import Echo, Outputs, quiet, validate
+from matdesinne.validation.result import Status
+from matdesinne.validation.store import design_key
+
+#: The properties ``label`` computes, by the names a space declares them with.
+GAP, STRAIN_ENERGY = "band_gap", "strain_energy"
+
+
+def reference_design(found: Material) -> dict[str, float]:
+    """The material's reference as a design: every parameter at its equilibrium (0 field)."""
+    return {p.name: float(p.equilibrium or 0.0) for p in found.parameters}
+
+
+def label(
+    points: pd.DataFrame,
+    found: Material,
+    out: str | os.PathLike,
+    *,
+    inputs: Iterable[str | os.PathLike] = (),
+    settings: str | os.PathLike = "standard",
+    calibration: Calibration | None = None,
+    relax_ions: bool = False,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    echo: Echo = quiet,
+    progress: bool = True,
+    provenance: Mapping | None = None,
+) -> pd.DataFrame:
+    """Compute ``band_gap`` (eV; calibrated with ``calibration``, else the raw gap clipped at
+    0) and ``strain_energy`` (eV/atom) of every row of ``points`` (the design columns of
+    ``found``), and return them as a dataset that ``train`` reads.
+
+    Writes the store ``out`` (.db), ``<stem>_results.csv`` (every result, failures with
+    their reason), the dataset ``<stem>.csv`` (finished rows only) and ``<stem>.json`` (its
+    provenance: settings, versions, reference energy, counts, and ``provenance``). A run
+    killed at any point resumes: finished results are kept, failed ones are not retried.
+    """
+    out = Path(out)
+    outputs = Outputs.of(out, report=False, results="_results")
+    dataset_csv, record = out.with_suffix(".csv"), out.with_suffix(".json")
+    check_distinct([outputs.store, outputs.csv, dataset_csv, record],
+                   [p for p in (*inputs, settings_file(settings)) if p])
+    wanted = [p.name for p in found.properties if p.name not in (GAP, STRAIN_ENERGY)]
+    if wanted:
+        raise UserInputError(f"label computes {GAP} and {STRAIN_ENERGY}; the space's {', '.join(wanted)} "
+                             "needs your own DFT code (see loop ask/tell)")
+    if found.builder is None:
+        raise UserInputError(f"space {found.name!r} has no structure; label needs one")
+    space = found.space(GAP if GAP in [p.name for p in found.properties] else None)
+    reference = reference_design(found)
+    frame = pd.concat([points[space.names], pd.DataFrame([reference])], ignore_index=True)
+    echo(f"labelling {len(points)} design points of {found.name} (+ its reference structure)")
+    start = time.perf_counter()
+    run = validate(frame, space, outputs.store, inputs=inputs, settings=settings, calibration=calibration,
+                   scheduler=scheduler, workers=workers, force=force, source="points", echo=echo, progress=progress,
+                   report=False, build=found.builder, relax_ions=relax_ions, results="_results")
+    results = run.results.set_index("candidate")
+    ref_key = design_key([reference[n] for n in space.names])
+    ref_rows = [c for c in results.index if design_key(results.loc[c, space.names].to_numpy(float)) == ref_key]
+    ref = results.loc[ref_rows[0]] if ref_rows else None
+    if ref is None or ref["status"] != Status.OK.value:
+        raise UserInputError(f"the reference structure of {found.name} failed: "
+                             f"{'not computed' if ref is None else ref['error']}; see {outputs.csv}")
+    ref_energy = float(ref["dft_energy"])
+    mine = results[(results.index < len(points)) & (results["status"] == Status.OK.value)].sort_index()
+    data = mine[space.names].copy()
+    data[GAP] = mine["dft_gap"].to_numpy(float)
+    data[STRAIN_ENERGY] = mine["dft_energy"].to_numpy(float) - ref_energy
+    data = data.reset_index(drop=True)
+    write_csv(data, dataset_csv)
+    failed = int((results.index < len(points)).sum() - len(mine))
+    write_json({
+        "space": found.name, "space_file": None if found.source is None else str(found.source),
+        "settings": resolve_settings(settings).to_dict(), "relax_ions": relax_ions,
+        "calibration": None if calibration is None else calibration.summary(),
+        "reference_design": reference, "reference_energy_per_atom": ref_energy,
+        "points": len(points), "distinct_points": int((results.index < len(points)).sum()),
+        "labelled": len(data), "failed": failed, "versions": engine_versions(),
+        "dft_seconds": float(results["seconds"].sum()), "wall_seconds_this_run": time.perf_counter() - start,
+        "date": time.strftime("%Y-%m-%d"), **dict(provenance or {}),
+    }, record)
+    echo(f"labelled {len(data)} of {len(points)} points ({failed} failed, listed in {outputs.csv}); "
+         f"dataset {dataset_csv}, provenance {record}")
+    return data
+
+
+def file_record(path: str | os.PathLike) -> dict:
+    """A file as provenance: its path, SHA-256 and, if ``sample`` wrote one, its own record."""
+    path = Path(path)
+    record = {"file": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        try:
+            record["made_by"] = read_json(sidecar)
+        except UserInputError:
+            pass
+    return record
