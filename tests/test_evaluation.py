@@ -3,6 +3,8 @@ import json
 import numpy as np
 import pytest
 
+from matdesinne.errors import UserInputError
+
 from matdesinne.evaluation.metrics import duplicate_fraction, energy_distance, nn_distance, novelty
 
 
@@ -67,3 +69,21 @@ def test_benchmark_report_files(bench, tmp_path):
     md = paths[1].read_text()
     assert "| matdesinne-cinn | 0.6 |" in md and "Top-k" in md and "matdesinne benchmark --out out" in md
     assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_covers_the_generators_a_folder_holds(bench, tmp_path):
+    import shutil
+
+    from matdesinne.evaluation.benchmark import run_benchmark
+
+    folder = tmp_path / "some"
+    shutil.copytree(bench["settings"]["models"], folder)
+    for kind in ("inn", "mdn", "cvae"):  # a material may ship the surrogate and the cINN only
+        (folder / f"{kind}.json").unlink()
+        (folder / f"{kind}.safetensors").unlink()
+    result = run_benchmark(folder, targets=[0.6], n=200, seed=0, topk_targets=0)
+    assert {r["method"] for r in result["results"]} == {"cinn", "matdesinne-cinn", "lookup"}
+    (folder / "cinn.json").unlink()
+    (folder / "cinn.safetensors").unlink()
+    with pytest.raises(UserInputError, match="holds no generator"):
+        run_benchmark(folder, targets=[0.6], n=200, seed=0, topk_targets=0)

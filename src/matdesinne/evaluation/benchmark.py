@@ -77,12 +77,16 @@ def run_benchmark(
         raise UserInputError(f"topk_targets={topk_targets} must not be negative")
     if not (np.isfinite(tolerance) and tolerance > 0):
         raise UserInputError(f"tolerance={tolerance} must be a positive number")
-    surrogate = load_models(models_dir, generator=None, allow_mixed=allow_mixed, space=space_spec).surrogate
-    space = surrogate.space_
+    alone = load_models(models_dir, generator=None, allow_mixed=allow_mixed, space=space_spec)
+    surrogate, space = alone.surrogate, alone.space
+    # The methods whose generator the folder holds (a material may ship only some).
+    methods = [m for m in METHODS if (alone.directory / f"{generator_of(m)}.json").is_file()]
+    if not methods:
+        raise UserInputError(f"{alone.directory}: holds no generator to benchmark; train one (matdesinne train)")
     check_sample_count(n, space.dim, surrogate.members)
     check_trained_range(surrogate, targets, "targets")
     models = {kind: load_models(models_dir, generator=kind, device=device, allow_mixed=allow_mixed, space=space_spec)
-              for kind in dict.fromkeys(map(generator_of, METHODS))}
+              for kind in dict.fromkeys(map(generator_of, methods))}
     any_set = next(iter(models.values()))
     surrogate = any_set.surrogate
     found = training_split(surrogate.training_, space)
@@ -92,7 +96,7 @@ def run_benchmark(
     data, (train, _, test) = found
     x_train, y_train = data.x[train], data.y[train]
 
-    steps = 2 + len(METHODS) * len(targets) + (len(METHODS) + 1) * (1 if topk_targets else 0)
+    steps = 2 + len(methods) * len(targets) + (len(methods) + 1) * (1 if topk_targets else 0)
     bar = tqdm(total=steps, desc="benchmark", unit="step", disable=None)
     evaluators = {}
     for ev in (GaussianProcessEvaluator(seed=(seed + 1) % 2**32), TreesEvaluator(seed=(seed + 1) % 2**32)):
@@ -124,7 +128,7 @@ def run_benchmark(
         }
         lookup["verdict"] = _verdict(lookup, lookup)
         block = [lookup]
-        for method in METHODS:
+        for method in methods:
             models_m = models[generator_of(method)]
             res = design(models_m, t, n=n, method=method, tolerance=tolerance, seed=seed, allow_extrapolation=True)
             s, x = res.summary, res.candidates[space.names].to_numpy()
@@ -147,7 +151,7 @@ def run_benchmark(
         rng = np.random.default_rng(seed)
         picks = data.y[test][rng.choice(len(test), min(topk_targets, len(test)), replace=False)]
         gp = evaluators[primary]
-        for method in (*METHODS, LOOKUP):
+        for method in (*methods, LOOKUP):
             best = {k: [] for k in TOPK}
             fallback = 0
             for i, yt in enumerate(picks):
@@ -243,7 +247,7 @@ def plot(result: dict, path: str | os.PathLike) -> None:
     plt = pyplot()
     targets = result["settings"]["targets"]
     name, unit = _property(result)
-    methods = [*METHODS, LOOKUP]
+    methods = list(dict.fromkeys(r["method"] for r in result["results"]))  # those benchmarked, lookup too
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     width = 0.8 / len(methods)
     for ax, key, title in ((axes[0], "mae_surrogate", "MAE vs the localization surrogate (circular)"),
