@@ -52,3 +52,35 @@ def test_each_family_beats_random_search(trained, kind):
         ours = np.abs(synth_forward(sampled) - target).mean()
         baseline = np.abs(synth_forward(random) - target).mean()
         assert ours < 0.8 * baseline, (kind, target, ours, baseline)
+
+
+def test_sobol_latent_draws_are_stratified_and_seeded():
+    from scipy.special import ndtr
+
+    from matdesinne.models.latent import LatentSource
+
+    z = LatentSource("sobol", seed=7).normal(64, 5).double().numpy()
+    np.testing.assert_array_equal(z, LatentSource("sobol", seed=7).normal(64, 5).numpy())
+    assert not np.allclose(z, LatentSource("sobol", seed=8).normal(64, 5).numpy())
+    for column in ndtr(z).T:  # one point in each 1/64 of probability, in every coordinate
+        assert sorted(np.floor(column * 64).astype(int)) == list(range(64))
+    iid = LatentSource("normal", seed=7).normal(64, 5).numpy()
+    assert max(len(set(np.floor(ndtr(c) * 64).astype(int))) for c in iid.T) < 64  # i.i.d. draws clump
+    with pytest.raises(ValueError, match="latent='halton'"):
+        LatentSource("halton")
+
+
+@pytest.mark.parametrize("kind", FAMILIES)
+def test_every_family_samples_with_sobol_latents(trained, kind):
+    from matdesinne.errors import UserInputError
+
+    model = trained[kind]
+    a = model.sample(0.5, 256, seed=1, latent="sobol")
+    assert a.shape == (256, 3) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, model.sample(0.5, 256, seed=1, latent="sobol"))
+    assert not np.allclose(a, model.sample(0.5, 256, seed=1))  # not the i.i.d. draw
+    random = np.random.default_rng(0).uniform(0, 1, (2000, 3))
+    ours = np.abs(synth_forward(model.sample(0.5, 2000, seed=3, latent="sobol")) - 0.5).mean()
+    assert ours < 0.8 * np.abs(synth_forward(random) - 0.5).mean()
+    with pytest.raises(UserInputError, match="latent='halton'"):
+        model.sample(0.5, 10, latent="halton")

@@ -125,3 +125,13 @@ def test_extrapolation_can_be_allowed(tiny_models):
     lo, hi = tiny_models.surrogate.y_range_
     result = design(tiny_models, hi + 0.2, n=200, allow_extrapolation=True)
     assert result.summary["target"] == pytest.approx(hi + 0.2)
+
+
+def test_sobol_latents_run_the_whole_pipeline(tiny_models):
+    result = design(tiny_models, 0.6, n=1024, seed=0, latent="sobol")
+    x = result.candidates[tiny_models.space.names].to_numpy()
+    assert result.summary["latent"] == "sobol" and len(x) > 200
+    assert np.abs(synth_forward(x) - 0.6).mean() < 0.1  # on target under the true function
+    assert not result.candidates.equals(design(tiny_models, 0.6, n=1024, seed=0).candidates)
+    with pytest.raises(UserInputError, match="latent='uniform'"):
+        design(tiny_models, 0.6, n=10, latent="uniform")

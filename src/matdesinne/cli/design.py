@@ -19,6 +19,8 @@ def add_parser(sub, name: str):
                    help="down-selection window around the target (default: 0.1)")
     a.add_constrain(p)
     a.add_seed(p, "the latent draw")
+    p.add_argument("--latent", choices=["normal", "sobol"], default="normal",
+                   help="latent draws: i.i.d. normal, or scrambled Sobol' mapped to normal (space-filling)")
     p.add_argument("--allow-extrapolation", action="store_true", help="allow a target outside the trained range")
     p.add_argument("--out", type=a.out_file, required=True, help="candidates CSV to write")
     p.add_argument("--summary", type=a.out_file, help="summary JSON to write")
@@ -41,7 +43,7 @@ def run(args) -> None:
                          allow_mixed=args.allow_mixed, space=args.space)
     result = design(
         models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
-        constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation,
+        constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation, latent=args.latent,
     )
     write_csv(result.candidates, args.out)
     if args.summary is not None:

@@ -66,8 +66,8 @@ class CINN(Generator):
         z, log_jac = self.module_(xs, c=[cond])
         return (0.5 * (z**2).sum(1) - log_jac).mean() / xs.shape[1]
 
-    def _draw(self, cond, gen):
-        z = torch.randn(len(cond), self.space_.dim, generator=gen).to(cond.device)
+    def _draw(self, cond, source):
+        z = source.normal(len(cond), self.space_.dim).to(cond.device)
         xs, _ = self.module_(z, c=[cond], rev=True)
         return xs
 

@@ -68,6 +68,6 @@ class CVAE(Generator):
         kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).sum(1)
         return (self.alpha * recon + self.beta * kl).mean() / xs.shape[1]
 
-    def _draw(self, cond, gen):
-        z = torch.randn(len(cond), self.latent, generator=gen).to(cond.device)
+    def _draw(self, cond, source):
+        z = source.normal(len(cond), self.latent).to(cond.device)
         return self.module_.decoder(torch.cat([z, cond], 1))

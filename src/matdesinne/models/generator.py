@@ -16,6 +16,7 @@ from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.models.base import Estimator, resolve_device
 from matdesinne.models.fitting import fit_module, seeded
+from matdesinne.models.latent import LATENTS, LatentSource
 
 #: The box is shrunk by this fraction of each range on both sides before the logit, so
 #: rows that sit exactly on a bound map to finite coordinates.
@@ -81,10 +82,9 @@ class Generator(Estimator):
         """
 
     @abc.abstractmethod
-    def _draw(self, cond: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """Standardised samples (n, dim) for conditions ``cond`` (n, 1). ``gen`` is a CPU
-        generator: draw on the CPU and move to the device, so a seed means the same
-        samples on any device."""
+    def _draw(self, cond: torch.Tensor, source: LatentSource) -> torch.Tensor:
+        """Standardised samples (n, dim) for conditions ``cond`` (n, 1), with every random
+        number from ``source`` (CPU tensors: move them to the device)."""
 
     # --- training and sampling ----------------------------------------------------------
     def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray):
@@ -118,14 +118,17 @@ class Generator(Estimator):
         self.training_["validation"] = {"loss": self.training_["best_val_score"]}
         return self
 
-    def sample(self, target: float, n: int, seed: int = 0) -> np.ndarray:
+    def sample(self, target: float, n: int, seed: int = 0, latent: str = "normal") -> np.ndarray:
         """Draw ``n`` samples of x given ``y = target``: array (n, dim), physical units.
-        ``seed`` (0 to 2**32 - 1) fixes the samples, on any device."""
+        ``seed`` (0 to 2**32 - 1) fixes the samples, on any device; ``latent`` is
+        ``"normal"`` (i.i.d.) or ``"sobol"`` (quasi-random, see :mod:`~matdesinne.models.latent`)."""
         self._check_fitted()
         if n <= 0:
             raise UserInputError(f"the number of samples must be positive, got {n}")
         seed = check_seed(seed)
+        if latent not in LATENTS:
+            raise UserInputError(f"latent={latent!r} is not one of {', '.join(LATENTS)}")
         cond = self._condition(np.full(n, float(target)))
         with torch.inference_mode():
-            xs = self._draw(cond, torch.Generator().manual_seed(seed))
+            xs = self._draw(cond, LatentSource(latent, seed))
         return self._physical(xs)

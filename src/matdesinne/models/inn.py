@@ -100,7 +100,7 @@ class INN(Generator):
         loss_x = mmd(x_back[:, :dim], xs)
         return self.w_y * loss_y + self.w_z * loss_z + self.w_x * progress**2 * loss_x
 
-    def _draw(self, cond, gen):
-        z = torch.randn(len(cond), self._width - 1, generator=gen).to(cond.device)
+    def _draw(self, cond, source):
+        z = source.normal(len(cond), self._width - 1).to(cond.device)
         x_back, _ = self.module_(torch.cat([cond, z], 1), rev=True)
         return x_back[:, : self.space_.dim]

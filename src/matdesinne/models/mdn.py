@@ -69,12 +69,11 @@ class MDN(Generator):
         mixture = MixtureSameFamily(Categorical(logits=logits), MultivariateNormal(means, scale_tril=tril))
         return -mixture.log_prob(xs).mean() / xs.shape[1]
 
-    def _draw(self, cond, gen):
+    def _draw(self, cond, source):
         logits, means, tril = self._mixture(cond)
         n, d = len(cond), self.space_.dim
-        # Random numbers come from the CPU generator: the same seed, the same samples anywhere.
-        u = torch.rand(n, 1, generator=gen).to(cond.device)
-        eps = torch.randn(n, d, 1, generator=gen).to(cond.device)
+        u = source.uniform(n, 1).to(cond.device)  # which component
+        eps = source.normal(n, d).unsqueeze(-1).to(cond.device)
         cdf = torch.softmax(logits, 1).cumsum(1)
         comp = (u > cdf).sum(1).clamp(max=self.components - 1)
         pick = torch.arange(n, device=cond.device)

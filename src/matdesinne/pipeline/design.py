@@ -32,9 +32,10 @@ def generator_of(method: str) -> str:
     return method.removeprefix(PIPELINE_PREFIX)
 
 
-def generate(generator, target: float, n: int, seed: int = 0) -> np.ndarray:
-    """Posterior samples x ~ p(x | y = target) from the generator: array (n, dim)."""
-    return generator.sample(target, n, seed=seed)
+def generate(generator, target: float, n: int, seed: int = 0, latent: str = "normal") -> np.ndarray:
+    """Posterior samples x ~ p(x | y = target) from the generator: array (n, dim); ``latent``
+    is ``"normal"`` (i.i.d.) or ``"sobol"`` (quasi-random latent draws)."""
+    return generator.sample(target, n, seed=seed, latent=latent)
 
 
 @dataclass
@@ -187,6 +188,7 @@ def design(
     atol: float | None = None,
     max_std: float | None = None,
     allow_extrapolation: bool = False,
+    latent: str = "normal",
 ) -> DesignResult:
     """Design ``n`` samples for ``target`` and return the candidates.
 
@@ -195,7 +197,8 @@ def design(
     method's generator must be the one in ``models``. ``constraints`` narrows
     parameters' ranges (``{"efield": (-0.5, 0.5)}``); both down-selection and
     localization stay inside them. ``atol`` is how close localization must bring the
-    surrogate's prediction to the target (default ``tolerance / 20``).
+    surrogate's prediction to the target (default ``tolerance / 20``). ``latent="sobol"``
+    draws the generator's latent space quasi-randomly (see :mod:`~matdesinne.models.latent`).
     """
     space = models.space
     prop = space.property
@@ -214,7 +217,7 @@ def design(
     seconds = {"generate": 0.0, "downselect": 0.0, "localize": 0.0}
 
     t0 = time.perf_counter()
-    x = generate(models.generator, target, n, seed=seed)
+    x = generate(models.generator, target, n, seed=seed, latent=latent)
     seconds["generate"] = time.perf_counter() - t0
     n_in_bounds = int(box.contains(x).sum())
 
@@ -251,6 +254,7 @@ def design(
         "atol": float(atol),
         "constraints": {k: list(v) for k, v in (constraints or {}).items()},
         "seed": int(seed),
+        "latent": latent,
         "models": str(models.directory),
         "n_requested": int(n),
         "n_generated": int(n),
