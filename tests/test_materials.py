@@ -157,6 +157,17 @@ def test_label_an_hbn_space_end_to_end_then_train_on_it(tmp_path, gpaw, capsys):
     record = json.loads((tmp_path / "data.json").read_text())
     assert record["labelled"] == 5 and record["distinct_points"] == 5 and record["settings"]["cutoff"] == 200.0
     assert record["points_file"]["made_by"]["method"] == "sobol" and "gpaw" in record["versions"]
+    # A second point set in the same store: its dataset holds its own points, in its order,
+    # the ones computed before answered from the store.
+    again = tmp_path / "again.csv"
+    pd.concat([pd.read_csv(points).iloc[[3, 1]], pd.DataFrame([{**reference, "a": 2.6}])]).to_csv(again, index=False)
+    assert main(["label", str(again), "--space", str(space_file), "--out", str(data), "--settings", str(settings),
+                 "--workers", "1"]) == 0
+    assert "1 structures computed" in capsys.readouterr().out
+    second = pd.read_csv(tmp_path / "data.csv")
+    pd.testing.assert_frame_equal(second.iloc[:2], labelled.iloc[[3, 1]].reset_index(drop=True))
+    assert len(second) == 3 and second["a"].iloc[2] == 2.6
+    labelled.to_csv(tmp_path / "data.csv", index=False)
     # train reads the dataset in its space (columns and bounds from the TOML, not the CSV)
     rows = pd.concat([labelled] * 3, ignore_index=True)
     rows.to_csv(tmp_path / "more.csv", index=False)
@@ -199,3 +210,16 @@ def test_a_killed_label_run_resumes_without_recomputing(tmp_path, gpaw):
     assert len(final) == 7 == connect(out).count()  # 6 points and the reference, each once
     assert {k: final[k] for k in first} == first
     assert len(pd.read_csv(tmp_path / "data.csv")) == 6
+
+
+def test_ws2_ships_data_and_models_that_design(tmp_path, capsys):
+    data = load_dataset("ws2")
+    assert len(data) >= 256 and data.space.name == "ws2"
+    assert set(load_dataset("ws2", y="strain_energy").y) != set(data.y)  # both properties are there
+    out = tmp_path / "c.csv"
+    assert main(["design", "--space", "ws2", "--target", "0.5", "--n", "2000", "--out", str(out)]) == 0
+    candidates = pd.read_csv(out)
+    assert len(candidates) > 100 and (candidates["band_gap_pred"] - 0.5).abs().max() <= 0.1
+    assert main(["design", "--space", "mos2", "--models", str(material("ws2").models), "--target", "0.5",
+                 "--out", str(out)]) == 2
+    assert "belong to design space 'ws2', not 'mos2'" in capsys.readouterr().err

@@ -78,29 +78,31 @@ def label(
     run = validate(frame, space, outputs.store, inputs=inputs, settings=settings, calibration=calibration,
                    scheduler=scheduler, workers=workers, force=force, source="points", echo=echo, progress=progress,
                    report=False, build=found.builder, relax_ions=relax_ions, results="_results")
-    results = run.results.set_index("candidate")
+    # The store may hold other runs' results too: answer each point by its design.
+    results = run.results
+    row_of = {design_key(v): i for i, v in enumerate(results[space.names].to_numpy(float))}
     ref_key = design_key([reference[n] for n in space.names])
-    ref_rows = [c for c in results.index if design_key(results.loc[c, space.names].to_numpy(float)) == ref_key]
-    ref = results.loc[ref_rows[0]] if ref_rows else None
+    ref = results.iloc[row_of[ref_key]] if ref_key in row_of else None
     if ref is None or ref["status"] != Status.OK.value:
         raise UserInputError(f"the reference structure of {found.name} failed: "
                              f"{'not computed' if ref is None else ref['error']}; see {outputs.csv}")
     ref_energy = float(ref["dft_energy"])
-    mine = results[(results.index < len(points)) & (results["status"] == Status.OK.value)].sort_index()
-    data = mine[space.names].copy()
+    keys = list(dict.fromkeys(design_key(v) for v in points[space.names].to_numpy(float)))
+    everything = results.iloc[[row_of[k] for k in keys if k in row_of]]
+    mine = everything[everything["status"] == Status.OK.value]
+    data = mine[space.names].reset_index(drop=True)
     data[GAP] = mine["dft_gap"].to_numpy(float)
     data[STRAIN_ENERGY] = mine["dft_energy"].to_numpy(float) - ref_energy
-    data = data.reset_index(drop=True)
     write_csv(data, dataset_csv)
-    failed = int((results.index < len(points)).sum() - len(mine))
+    failed = len(keys) - len(data)
     write_json({
         "space": found.name, "space_file": None if found.source is None else str(found.source),
         "settings": resolve_settings(settings).to_dict(), "relax_ions": relax_ions,
         "calibration": None if calibration is None else calibration.summary(),
         "reference_design": reference, "reference_energy_per_atom": ref_energy,
-        "points": len(points), "distinct_points": int((results.index < len(points)).sum()),
+        "points": len(points), "distinct_points": len(keys),
         "labelled": len(data), "failed": failed, "versions": engine_versions(),
-        "dft_seconds": float(results["seconds"].sum()), "wall_seconds_this_run": time.perf_counter() - start,
+        "dft_seconds": float(everything["seconds"].sum() + ref["seconds"]), "wall_seconds_this_run": time.perf_counter() - start,
         "date": time.strftime("%Y-%m-%d"), **dict(provenance or {}),
     }, record)
     echo(f"labelled {len(data)} of {len(points)} points ({failed} failed, listed in {outputs.csv}); "
