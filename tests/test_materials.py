@@ -223,3 +223,23 @@ def test_ws2_ships_data_and_models_that_design(tmp_path, capsys):
     assert main(["design", "--space", "mos2", "--models", str(material("ws2").models), "--target", "0.5",
                  "--out", str(out)]) == 2
     assert "belong to design space 'ws2', not 'mos2'" in capsys.readouterr().err
+
+
+def test_label_relax_ions_keeps_its_own_store(tmp_path, gpaw, capsys):
+    space_file = hbn(tmp_path)
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps(TINY))
+    points = tmp_path / "points.csv"
+    pd.DataFrame([{"a": 2.6, "b": 2.4, "gamma": 125.0, "efield": 0.2}]).to_csv(points, index=False)
+    common = ["--space", str(space_file), "--settings", str(settings), "--workers", "1"]
+    assert main(["label", str(points), "--out", str(tmp_path / "fixed.db"), *common]) == 0
+    assert main(["label", str(points), "--out", str(tmp_path / "fixed.db"), "--relax-ions", *common]) == 2
+    assert "holds results for fixed ions, not relaxed ones" in capsys.readouterr().err
+    assert main(["label", str(points), "--out", str(tmp_path / "relaxed.db"), "--relax-ions", *common]) == 0
+    relaxed = pd.read_csv(tmp_path / "relaxed.csv")
+    fixed = pd.read_csv(tmp_path / "fixed.csv")
+    # The strained cell pushes the ions; relaxing them from there can only lower the energy
+    # (the symmetric reference feels no force, so both stores share its energy).
+    assert relaxed["strain_energy"].iloc[0] < fixed["strain_energy"].iloc[0] - 1e-4
+    assert relaxed["band_gap"].iloc[0] != fixed["band_gap"].iloc[0]
+    assert json.loads((tmp_path / "relaxed.json").read_text())["relax_ions"] is True
