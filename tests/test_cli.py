@@ -128,7 +128,8 @@ def bad_inputs(tmp_path, tiny_models_dir, tiny_models):
         (["benchmark", "--out", tmp_path / "bench", "--models", tmp_path / "absent"], "no such models folder"),
         (["benchmark", "--out", good_csv, "--models", tiny_models_dir], "not a folder"),
         (["analyze", "--out", good_csv, "--models", tiny_models_dir], "not a folder"),
-        (["benchmark", "--out", tmp_path / "bench", "--models", tiny_models_dir], "no such checkpoint file"),
+        # The folder holds a cINN and a surrogate saved without a training record.
+        (["benchmark", "--out", tmp_path / "bench", "--models", tiny_models_dir], "records no training data"),
         (["benchmark", "--out", tmp_path / "bench", "--n", 0], "must be positive"),
         (["benchmark", "--out", tmp_path / "bench", "--targets", "nan"], "must be finite"),
         (["design", "--target", 0.5, "--method", "inn", *m, "--out", tmp_path / "out.csv"], "no such checkpoint file"),
