@@ -283,8 +283,11 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(tmp_path):
     import sys
     import time
 
+    # Ctrl-C as a terminal delivers it: a run started in the background (nohup, `cmd &`) inherits
+    # SIGINT ignored, so the child takes the default disposition back.
     proc = subprocess.Popen([sys.executable, "-m", "matdesinne", "design", "--target", "0.5", "--out",
-                             str(tmp_path / "c.csv")], stderr=subprocess.PIPE, text=True)
+                             str(tmp_path / "c.csv")], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     maps = Path(f"/proc/{proc.pid}/maps")
     deadline = time.monotonic() + 60
     while "torch" not in maps.read_text() and time.monotonic() < deadline:  # inside main's imports
