@@ -243,3 +243,12 @@ def test_label_relax_ions_keeps_its_own_store(tmp_path, gpaw, capsys):
     assert relaxed["strain_energy"].iloc[0] < fixed["strain_energy"].iloc[0] - 1e-4
     assert relaxed["band_gap"].iloc[0] != fixed["band_gap"].iloc[0]
     assert json.loads((tmp_path / "relaxed.json").read_text())["relax_ions"] is True
+
+
+def test_label_refuses_points_drawn_in_another_space(tmp_path, gpaw, capsys):
+    points = tmp_path / "p.csv"
+    assert main(["sample", "--space", "ws2", "--n", "4", "--out", str(points)]) == 0
+    assert main(["label", str(points), "--out", str(tmp_path / "d.db")]) == 2  # --space left at its default
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "was drawn in space 'ws2'" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "p.json"]

@@ -90,12 +90,12 @@ def add_seed(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--seed", type=seed, default=0, help=f"seed of {what}, 0 to {MAX_SEED} (default: 0)")
 
 
-def add_space(parser: argparse.ArgumentParser, required: bool = False) -> None:
+def add_space(parser: argparse.ArgumentParser) -> None:
     from matdesinne.materials import DEFAULT, builtin_names
 
-    parser.add_argument("--space", metavar="NAME|FILE.toml", required=required, default=None if required else DEFAULT,
-                        help=f"design space: a built-in material ({', '.join(builtin_names())}) or a TOML space file"
-                             + ("" if required else f" (default: {DEFAULT})"))
+    parser.add_argument("--space", metavar="NAME|FILE.toml", default=DEFAULT,
+                        help=f"design space: a built-in material ({', '.join(builtin_names())}) or a TOML space file "
+                             f"(default: {DEFAULT})")
 
 
 def add_models(parser: argparse.ArgumentParser, what: str = "models folder") -> None:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from matdesinne.cli import args as a
+from matdesinne.cli.dft import INTERRUPTED  # noqa: F401 -- the resume hint main prints after Ctrl-C
 
 
 def add_parser(sub, name: str):
@@ -27,20 +28,23 @@ def add_parser(sub, name: str):
 
 
 def run(args) -> None:
-    from matdesinne.cli.dft import INTERRUPTED, _require_dft, _say  # noqa: F401 (INTERRUPTED: the resume hint)
+    from matdesinne.cli.dft import _require_dft, _say
+    from matdesinne.errors import UserInputError
     from matdesinne.io import read_csv
     from matdesinne.materials import material
-    from matdesinne.validation import Calibration, resolve_settings
+    from matdesinne.validation import Calibration
     from matdesinne.validation.labelling import file_record, label
 
     _require_dft()
     found = material(args.space)
-    calibration = None
-    if args.calibration is not None:
-        calibration = Calibration.load(args.calibration)
-        calibration.check_applies(found.space(), resolve_settings(args.settings))
+    calibration = None if args.calibration is None else Calibration.load(args.calibration)  # validate checks it
     points = read_csv(args.points)
+    record = file_record(args.points)
+    drawn_in = (record.get("made_by") or {}).get("space")
+    if drawn_in not in (None, found.name):  # --space has a default; the points say where they belong
+        raise UserInputError(f"{args.points} was drawn in space {drawn_in!r} ({args.points.with_suffix('.json')}), "
+                             f"not {found.name!r}; pass --space for it")
     inputs = [args.points, *([found.source] if found.source else [])]
     label(points, found, args.out, inputs=inputs, settings=args.settings, calibration=calibration,
           relax_ions=args.relax_ions, scheduler=args.scheduler, workers=args.workers, force=args.force, echo=_say,
-          provenance={"command": " ".join(["matdesinne", *sys.argv[1:]]), "points_file": file_record(args.points)})
+          provenance={"command": " ".join(["matdesinne", *sys.argv[1:]]), "points_file": record})

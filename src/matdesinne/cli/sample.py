@@ -31,7 +31,7 @@ def run(args) -> None:
     check_distinct([args.out, record], [found.source] if found.source else [])
     points = sample_space(space, args.n, args.method, args.seed)
     write_json({"space": found.name, "space_file": None if found.source is None else str(found.source),
-                "n": args.n, "method": args.method, "seed": args.seed, "constrain": args.constrain or [],
+                "n": args.n, "method": args.method, "seed": args.seed, "constrain": args.constrain,
                 "date": time.strftime("%Y-%m-%d")}, record)
     write_csv(points, args.out)
     print(f"wrote {len(points)} {args.method} points of {found.name} to {args.out} (how: {record})")

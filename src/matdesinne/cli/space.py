@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 
-
-
 def add_parser(sub, name: str):
     p = sub.add_parser(name, help="design spaces: `space check FILE.toml` prints one and builds its corners")
     actions = p.add_subparsers(dest="action", required=True, parser_class=type(p))
@@ -42,6 +40,3 @@ def run(args) -> None:
         print(f"note: {err}; structures there are refused")
         return
     print(f"all {corners} corners build")
-
-
-

@@ -3,6 +3,7 @@ checked to belong together (see :mod:`~matdesinne.models.manifest`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,9 @@ from matdesinne.models.surrogate import EnsembleSurrogate
 GENERATORS: dict[str, type[Generator]] = {cls.kind: cls for cls in (CINN, INN, MDN, CVAE)}
 
 
-def default_models_dir(space: str | os.PathLike = DEFAULT) -> Path:
+def default_models_dir(space: str | os.PathLike | Material = DEFAULT) -> Path:
     """The shipped models of a material (default: the paper's), inside the installed package."""
-    found = material(space)
+    found = space if isinstance(space, Material) else material(space)
     if found.models is None:
         raise UserInputError(f"space {found.name!r} ships no models; train some (matdesinne train) and pass --models")
     return found.models
@@ -47,7 +48,7 @@ class ModelSet:
     def space(self):
         return self.surrogate.space_
 
-    @property
+    @functools.cached_property
     def material(self) -> Material | None:
         """The material of the models' design space: its TOML file (named when loading, or
         in the training record), else the built-in of its name; None when there is neither."""
@@ -81,7 +82,7 @@ def load_models(
     ``Estimator.save``) loads as it is. Models of different design spaces are always refused.
     """
     found = material(space) if space is not None else None
-    directory = Path(directory) if directory is not None else default_models_dir(space or DEFAULT)
+    directory = Path(directory) if directory is not None else default_models_dir(found or DEFAULT)
     if not directory.is_dir():
         raise UserInputError(f"{directory}: no such models folder")
     if generator is not None and generator not in GENERATORS:

@@ -8,7 +8,6 @@ with the same settings: the price of the strain (and of the field) in eV/atom.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -19,8 +18,9 @@ import pandas as pd
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_distinct, read_json, write_csv, write_json
 from matdesinne.materials import Material
+from matdesinne.models.manifest import file_sha256
 from matdesinne.validation.calibration import Calibration
-from matdesinne.validation.dft import engine_versions, resolve_settings, settings_file
+from matdesinne.validation.dft import engine_versions, settings_file
 from matdesinne.validation.runner import Echo, Outputs, quiet, validate
 from matdesinne.validation.result import Status
 from matdesinne.validation.store import design_key
@@ -97,7 +97,7 @@ def label(
     failed = len(keys) - len(data)
     write_json({
         "space": found.name, "space_file": None if found.source is None else str(found.source),
-        "settings": resolve_settings(settings).to_dict(), "relax_ions": relax_ions,
+        "settings": run.summary["settings"], "relax_ions": relax_ions,
         "calibration": None if calibration is None else calibration.summary(),
         "reference_design": reference, "reference_energy_per_atom": ref_energy,
         "points": len(points), "distinct_points": len(keys),
@@ -113,7 +113,7 @@ def label(
 def file_record(path: str | os.PathLike) -> dict:
     """A file as provenance: its path, SHA-256 and, if ``sample`` wrote one, its own record."""
     path = Path(path)
-    record = {"file": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    record = {"file": str(path.resolve()), "sha256": file_sha256(path)}
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:
