@@ -18,8 +18,14 @@ DEFAULT = "mos2"
 
 def builtin_names() -> list[str]:
     """The built-in materials: the subpackages of :mod:`matdesinne.materials`."""
+    return list(_builtin_names())
+
+
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
+    # Listed once per process: every command's parser asks, and the package does not change.
     here = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg)
+    return tuple(sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg))
 
 
 @functools.cache
