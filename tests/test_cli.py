@@ -317,3 +317,29 @@ def test_ctrl_c_ends_the_process_even_when_the_main_thread_does_not_stop(tmp_pat
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
     assert time.monotonic() - start < 30
+
+
+def test_design_with_several_goals_on_the_shipped_mos2_models(capsys, tmp_path):
+    cands, summary = tmp_path / "c.csv", tmp_path / "s.json"
+    code, out, err = run(capsys, "design", "--target", "band_gap=1.0", "--minimize", "strain", "--max", "strain=6",
+                         "--n", 2000, "--out", cands, "--summary", summary)
+    assert code == 0, err
+    frame = pd.read_csv(cands)
+    assert {"band_gap_pred", "band_gap_std", "strain", "target"} <= set(frame.columns)
+    assert frame["strain"].is_monotonic_increasing and (frame["strain"] <= 6).all()
+    assert (frame["band_gap_pred"] - 1.0).abs().max() <= 0.1
+    s = json.loads(summary.read_text())
+    assert [g["goal"] for g in s["goals"]] == ["band_gap = 1", "strain <= 6", "minimize strain"]
+    assert "minimize strain: candidates' median" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--target", "band_gap:1"], "write PROPERTY=VALUE"),
+    (["--target", "band_gap=1", "--minimize", "hardness"], "unknown property 'hardness'"),
+    (["--target", "band_gap=1", "--min", "strain=5", "--max", "strain=2"], "contradictory bounds"),
+    (["--target", "band_gap=1", "--travel", "-1"], "--travel"),
+])
+def test_bad_goals_give_one_line_exit_2_and_no_file(capsys, tmp_path, argv, fragment):
+    out = tmp_path / "c.csv"
+    assert_one_line_error(capsys, ["design", *argv, "--n", 100, "--out", out], fragment)
+    assert not out.exists()

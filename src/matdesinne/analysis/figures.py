@@ -131,3 +131,42 @@ def fig_mit(embeddings: dict, path, unit: str) -> str:
     save_png(fig, path)
     return ("UMAP of metallic candidates together with candidates at each nonzero target. Regions where "
             "both colours mix are where a small change of design flips metal and insulator.")
+
+
+def pareto_front(costs: np.ndarray) -> np.ndarray:
+    """Which rows of ``costs`` (n, 2), both to be minimised, no other row dominates: mask (n,)."""
+    costs = np.asarray(costs, dtype=np.float64)
+    order = np.lexsort((costs[:, 1], costs[:, 0]))
+    front = np.zeros(len(costs), dtype=bool)
+    best = np.inf
+    for i in order:
+        if costs[i, 1] < best:
+            front[i], best = True, costs[i, 1]
+    return front
+
+
+def fig_pareto(prop, second: str, second_unit: str, rows: tuple[np.ndarray, np.ndarray] | None,
+               candidates: dict, path) -> str:
+    """The property against a second quantity (a predicted property, or a design function
+    such as strain): training rows in grey, candidates per target in colour, and each
+    target's non-dominated candidates (closest to the target for the least second
+    quantity) outlined. ``candidates`` maps a target to (property, second) arrays."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    if rows is not None:
+        ax.scatter(rows[0], rows[1], s=4, color="0.75", label="training rows", rasterized=True)
+    for i, (t, (y, s)) in enumerate(sorted(candidates.items())):
+        if not len(y):
+            continue
+        ax.scatter(y, s, s=4, alpha=0.4, color=colour(i), label=f"candidates, {prop.name} = {t:g} {prop.unit}")
+        front = pareto_front(np.column_stack([np.abs(y - t), s]))
+        ax.scatter(y[front], s[front], s=30, facecolors="none", edgecolors="black", lw=1.0,
+                   label="non-dominated" if i == 0 else None)
+    ax.set_xlabel(f"{prop.name} ({prop.unit})")
+    ax.set_ylabel(f"{second} ({second_unit})" if second_unit else second)
+    ax.legend(fontsize=8, markerscale=2)
+    fig.tight_layout()
+    save_png(fig, path)
+    return (f"{prop.name} against {second}: training rows (DFT labels where the data has them), candidates "
+            f"(surrogate predictions) and, per target, the non-dominated candidates: none is both closer to the "
+            f"target and lower in {second}.")

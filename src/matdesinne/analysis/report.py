@@ -18,12 +18,13 @@ from matdesinne.analysis import figures
 from matdesinne.analysis.mit import find_transitions
 from matdesinne.analysis.sensitivity import sensitivity
 from matdesinne.data.datasets import check_finite
-from matdesinne.materials import training_dataset
+from matdesinne.materials import LATTICE, training_dataset
 from matdesinne.errors import UserInputError
 from matdesinne.io import (atomic_folder, check_output_folder, check_outside, read_csv, write_csv, write_json,
                            write_text)
 from matdesinne.models.zoo import load_models
 from matdesinne.pipeline.design import design
+from matdesinne.pipeline.goals import DESIGN_FUNCTIONS, design_function_values
 
 UMAP_ROWS = 3000  # rows per UMAP: enough to show structure, quick on 2 cores
 STRAIN_LIMIT = 7.0  # % strain: the paper's MIT examples need 6-7 %
@@ -94,6 +95,39 @@ def analyze(
     return result
 
 
+def _pareto_inputs(models, generated: dict):
+    """(second quantity, its unit, training rows or None, {target: (property, second)}) for
+    the Pareto figure: the surrogate's second property, else the ``strain`` design
+    function; None for a space with neither."""
+    space, surrogate = models.space, models.surrogate
+    if len(surrogate.properties_) > 1:
+        second = surrogate.properties_[1]
+        name, unit = second.name, second.unit
+
+        def values(x):
+            every = surrogate.predict_all(x)
+            return every[space.property.name][0], every[name][0]
+    elif any(p.name in LATTICE and p.equilibrium for p in space.parameters):
+        name, unit = "strain", DESIGN_FUNCTIONS["strain"][1]
+
+        def values(x):
+            return surrogate.predict(x)[0], design_function_values(x, space, "strain")
+    else:
+        return None
+    rows = None
+    record = surrogate.training_
+    try:
+        first = training_dataset(record, space)
+        other = training_dataset(record, space, name) if name != "strain" else None
+    except UserInputError:
+        first = other = None
+    if first is not None and name == "strain":
+        rows = (first.y, design_function_values(first.x, space, "strain"))
+    elif first is not None and other is not None:
+        rows = (first.y, other.y)
+    return name, unit, rows, {t: values(x) for t, x in generated.items()}
+
+
 def _write_analysis(out: Path, models, data, generated: dict, seed: int, mit_limit: int, bar) -> dict:
     space, surrogate, prop = models.space, models.surrogate, models.space.property
     floor = prop.lower
@@ -109,6 +143,10 @@ def _write_analysis(out: Path, models, data, generated: dict, seed: int, mit_lim
         files["coverage"] = out / "fig4_coverage.png"
         captions["coverage"] = figures.fig_coverage(space, data.x, data.y, generated, files["coverage"])
     bar.update()
+    pareto = _pareto_inputs(models, generated)
+    if pareto is not None:
+        files["pareto"] = out / "fig7_pareto.png"
+        captions["pareto"] = figures.fig_pareto(prop, *pareto, files["pareto"])
     caption = figures.fig_strain(space, generated, out / "fig5_strain.png")
     if caption:
         files["strain"], captions["strain"] = out / "fig5_strain.png", caption

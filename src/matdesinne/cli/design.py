@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from matdesinne.cli import args as a
 
 
@@ -9,8 +11,19 @@ def add_parser(sub, name: str):
     from matdesinne.models.zoo import GENERATORS
 
     methods = [*(f"matdesinne-{k}" for k in GENERATORS), *GENERATORS]
-    p = sub.add_parser(name, help="propose candidates with a target property")
-    p.add_argument("--target", type=a.finite_float, required=True, help="target property value, e.g. a band gap in eV")
+    p = sub.add_parser(name, help="propose candidates with a target property (and further goals)")
+    p.add_argument("--target", action="append", required=True, metavar="[P=]V",
+                   help="target value of the space's property (e.g. 1.0), or P=V for property P; repeatable")
+    p.add_argument("--min", action="append", default=[], metavar="P=V", help="goal: P >= V (repeatable)")
+    p.add_argument("--max", action="append", default=[], metavar="P=V", help="goal: P <= V (repeatable)")
+    objective = p.add_mutually_exclusive_group()
+    objective.add_argument("--minimize", metavar="P",
+                           help="rank and slide candidates toward low P: a predicted property (e.g. strain_energy) "
+                                "or 'strain' (mean absolute lattice strain, %%)")
+    objective.add_argument("--maximize", metavar="P", help="as --minimize, toward high P")
+    p.add_argument("--travel", type=a.nonnegative_float, default=0.1,
+                   help="how far --minimize/--maximize may move a candidate, in the design box scaled to unit side "
+                        "(default: 0.1; 0 keeps localized designs, more trades diversity for the objective)")
     p.add_argument("--n", type=a.positive_int, default=10000, help="posterior samples to draw (default: 10000)")
     p.add_argument("--method", choices=methods, default="matdesinne-cinn",
                    help="matdesinne-<generator> runs the whole pipeline; <generator> gives raw samples")
@@ -28,10 +41,29 @@ def add_parser(sub, name: str):
     return p
 
 
+def goals_of(args, default: str):
+    """The command line's goals: a plain number when one bare target is all there is
+    (the single-goal pipeline), else :class:`~matdesinne.pipeline.goals.Goals`."""
+    from matdesinne.pipeline.goals import Goals
+
+    plain = len(args.target) == 1 and "=" not in args.target[0]
+    if plain and not (args.min or args.max or args.minimize or args.maximize):
+        return float(args.target[0]) if _is_number(args.target[0]) else Goals.parse(args.target, default=default)
+    return Goals.parse(args.target, args.min, args.max, args.minimize, args.maximize, default=default)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def run(args) -> None:
     from matdesinne.io import check_distinct, check_writable, write_csv, write_json
     from matdesinne.models import load_models
     from matdesinne.pipeline import design, generator_of
+    from matdesinne.pipeline.goals import Goals
     from matdesinne.text import fmt
 
     check_writable(args.out)
@@ -41,14 +73,27 @@ def run(args) -> None:
     constraints = a.parse_constraints(args.constrain)
     models = load_models(args.models, generator=generator_of(args.method), device=args.device,
                          allow_mixed=args.allow_mixed, space=args.space)
+    target = goals_of(args, models.space.property.name)
+    if isinstance(target, Goals):
+        target.check(models.surrogate)
     result = design(
-        models, args.target, n=args.n, method=args.method, tolerance=args.tolerance,
+        models, target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation, latent=args.latent,
+        travel=args.travel,
     )
     write_csv(result.candidates, args.out)
     if args.summary is not None:
         write_json(result.summary, args.summary)
     s = result.summary
+    for g in s.get("goals", []):
+        spread = g["spread"] or {}
+        line = f"  {g['goal']}: " + (f"reached by {g['reached_fraction']:.0%} of localized samples; "
+                                     if g["reached_fraction"] is not None else "")
+        if spread:
+            line += f"candidates' median {spread['median']:.4g} (range {spread['min']:.4g} to {spread['max']:.4g})"
+        if g.get("median_before_slide") is not None:
+            line += f", median {g['median_before_slide']:.4g} before sliding"
+        print(line)
     print(
         f"{s['n_candidates']} candidates for {s['property']} = {s['target']:g} {s['unit']} "
         f"({s['n_kept']} of {s['n_generated']} samples kept), surrogate MAE {fmt(s['mae_surrogate'], '.4f')} "

@@ -68,6 +68,7 @@ def _validate(args) -> None:
     from matdesinne.io import read_csv
     from matdesinne.models import load_models
     from matdesinne.validation import resolve_calibration, resolve_settings, select_rows, validate
+    from matdesinne.validation.labelling import add_strain_energy
 
     models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed, space=args.space)
     surrogate = models.surrogate
@@ -78,6 +79,14 @@ def _validate(args) -> None:
                    calibration=calibration, rows=rows, scheduler=args.scheduler, workers=args.workers,
                    force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
                    source=str(args.candidates), echo=_say, build=models.builder)
+    found = models.material
+    energy = None if found is None or found.builder is None else add_strain_energy(
+        run, found, frame, args.out, settings=args.settings, calibration=calibration, scheduler=args.scheduler,
+        workers=args.workers, echo=_say)
+    if energy is not None and energy["n"]:
+        mae = energy.get("mae_surrogate_vs_dft")
+        print(f"DFT strain energy of {energy['n']} candidates: median {energy['median']:.4f} eV/atom"
+              + (f"; surrogate MAE {mae:.4f} eV/atom" if mae is not None else ""))
     print("wrote " + ", ".join(map(str, run.paths)))
 
 

@@ -22,7 +22,9 @@ def add_parser(sub, name: str):
                    help="the design space a CSV belongs to (a built-in material or a TOML space file): its columns, "
                         "bounds and properties, instead of the CSV's own")
     p.add_argument("--x", type=a.columns, help="design-parameter columns, comma-separated (default: all but --y)")
-    p.add_argument("--y", help="property column (default: the last column, or the space's first property)")
+    p.add_argument("--y", help="property column, or several comma-separated (band_gap,strain_energy): the generators "
+                               "learn the first, the surrogate predicts all (default: the last column, or the "
+                               "space's first property)")
     p.add_argument("--y-lower", type=a.finite_float, help="the property's physical lower limit, e.g. 0 for a band gap (CSV only)")
     p.add_argument("--y-upper", type=a.finite_float, help="the property's physical upper limit (CSV only)")
     p.add_argument("--model", choices=["all", "surrogate", *GENERATORS], default="all",

@@ -83,6 +83,15 @@ class Property:
                 f"property {self.name!r} needs finite limits with lower < upper, got {self.lower}:{self.upper}"
             )
 
+    @classmethod
+    def from_dict(cls, d: Mapping, field: str = "property") -> "Property":
+        """The inverse of ``dataclasses.asdict``, every field checked (a ``ValueError`` names
+        the first bad one, as ``field.<key>``)."""
+        d = schema.fields(d, field, ("name", "unit", "lower", "upper"))
+        return cls(schema.text(d["name"], f"{field}.name", empty=False), schema.text(d["unit"], f"{field}.unit"),
+                   schema.optional_number(d["lower"], f"{field}.lower"),
+                   schema.optional_number(d["upper"], f"{field}.upper"))
+
 
 @dataclass(frozen=True)
 class DesignSpace:
@@ -178,16 +187,10 @@ class DesignSpace:
                 schema.number(p["high"], f"{where}.high"), schema.text(p["unit"], f"{where}.unit"),
                 schema.optional_number(p["equilibrium"], f"{where}.equilibrium"),
             ))
-        prop = schema.fields(d["property"], "design_space.property", ("name", "unit", "lower", "upper"))
         return cls(
             name=schema.text(d["name"], "design_space.name", empty=False),
             parameters=tuple(parameters),
-            property=Property(
-                schema.text(prop["name"], "design_space.property.name", empty=False),
-                schema.text(prop["unit"], "design_space.property.unit"),
-                schema.optional_number(prop["lower"], "design_space.property.lower"),
-                schema.optional_number(prop["upper"], "design_space.property.upper"),
-            ),
+            property=Property.from_dict(d["property"], "design_space.property"),
         )
 
 

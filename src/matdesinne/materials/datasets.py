@@ -62,9 +62,11 @@ def space_reference(found: Material | None) -> str | None:
     return None if found is None or found.source is None else str(found.source)
 
 
-def training_dataset(record: Mapping, space: DesignSpace) -> Dataset | None:
+def training_dataset(record: Mapping, space: DesignSpace, property_name: str | None = None) -> Dataset | None:
     """The dataset a model was trained on, from its training record (``training_``), read
-    with the model's own columns and property limits; None when the record names none.
+    with the model's own columns and property limits (or, by ``property_name``, another
+    property the dataset holds, e.g. a multi-property surrogate's second; None when it
+    holds none); None when the record names none.
 
     A dataset that no longer fits the model's design space is refused in one line.
     Records written before paths were stored absolute resolve from the current folder.
@@ -75,6 +77,14 @@ def training_dataset(record: Mapping, space: DesignSpace) -> Dataset | None:
     if not isinstance(data, str) or not data:
         raise UserInputError(f"the training record names its dataset as {data!r}, not a file or built-in name")
     prop = space.property
+    if property_name is not None and property_name != prop.name:
+        known = [p.name for p in material(data if data in builtin_names() else record["space"]).properties] \
+            if data in builtin_names() or record.get("space") else [str(c) for c in read_csv(data).columns]
+        if property_name not in known:
+            return None
+        if data in builtin_names() or record.get("space"):
+            return load_dataset(data, y=property_name, space=None if data in builtin_names() else record["space"])
+        return load_dataset(data, space.names, property_name)
     if data in builtin_names():
         known = [p.name for p in material(data).properties]
         dataset = load_dataset(data, y=prop.name if prop.name in known else None)

@@ -224,6 +224,12 @@ class Estimator(abc.ABC):
         return model.to(device)
 
     @classmethod
+    def _y_columns(cls, meta: dict) -> int:
+        """How many property columns a checkpoint's ``y_scaler`` has: one, unless a subclass
+        models several properties."""
+        return 1
+
+    @classmethod
     def _from_meta(cls, meta: dict, size_limit: int) -> "Estimator":
         """An unbuilt model from checked metadata; size settings above ``size_limit`` (what
         the weights can back) are refused before anything is built."""
@@ -234,7 +240,7 @@ class Estimator(abc.ABC):
                 raise ValueError(f"params.{name} = {value} is larger than any size in the weights ({size_limit})")
         model.space_ = DesignSpace.from_dict(meta["design_space"])
         model.x_scaler_ = Standardizer.from_dict(meta["x_scaler"], model.space_.dim, "x_scaler")
-        model.y_scaler_ = Standardizer.from_dict(meta["y_scaler"], 1, "y_scaler")
+        model.y_scaler_ = Standardizer.from_dict(meta["y_scaler"], cls._y_columns(meta), "y_scaler")
         low, high = schema.numbers(meta["y_range"], "y_range", 2)
         if low > high:
             raise ValueError(f"y_range must run from low to high, got {low:g}:{high:g}")

@@ -27,12 +27,13 @@ class BatchedMLP(nn.Module):
 
     All members live in one network (weights of shape (members, in, out)), so the whole
     ensemble costs one batched matrix product per layer.
-    Input (members, n, d_in) or (n, d_in) (shared by all members); output (members, n).
+    Input (members, n, d_in) or (n, d_in) (shared by all members); output (members, n)
+    for one output, else (members, n, d_out).
     """
 
-    def __init__(self, members: int, d_in: int, hidden: int, layers: int):
+    def __init__(self, members: int, d_in: int, hidden: int, layers: int, d_out: int = 1):
         super().__init__()
-        sizes = [d_in] + [hidden] * layers + [1]
+        sizes = [d_in] + [hidden] * layers + [d_out]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -40,6 +41,7 @@ class BatchedMLP(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(members, fan_in, fan_out).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(members, 1, fan_out).uniform_(-bound, bound)))
         self.members = members
+        self.d_out = d_out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x if x.dim() == 3 else x.unsqueeze(0).expand(self.members, -1, -1)
@@ -48,4 +50,4 @@ class BatchedMLP(nn.Module):
             h = torch.baddbmm(b, h, w)
             if i < last:
                 h = nn.functional.silu(h)  # smooth, so the localizer's gradients are too
-        return h.squeeze(-1)
+        return h.squeeze(-1) if self.d_out == 1 else h

@@ -12,15 +12,18 @@ localizer a gradient to climb out of the metallic region toward a nonzero target
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
 from matdesinne.data import schema
 from matdesinne.data.datasets import check_float32
-from matdesinne.data.design_space import DesignSpace
+from matdesinne.data.design_space import DesignSpace, Property
 from matdesinne.errors import UserInputError
-from matdesinne.models.base import Estimator, resolve_device
+from matdesinne.models.base import Estimator, Standardizer, resolve_device
 from matdesinne.models.fitting import fit_module, seeded
 from matdesinne.models.nn import BatchedMLP
 
@@ -53,43 +56,93 @@ class EnsembleSurrogate(Estimator):
         self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
-        return BatchedMLP(self.members, self.space_.dim, self.hidden, self.layers)
+        return BatchedMLP(self.members, self.space_.dim, self.hidden, self.layers, d_out=len(self.properties_))
+
+    @property
+    def properties_(self) -> tuple[Property, ...]:
+        """Every property the ensemble predicts: the space's own first, then ``also_``."""
+        return (self.space_.property, *getattr(self, "also_", ()))
 
     def _extra_state(self) -> dict:
-        return {"std_threshold": self.std_threshold_}
+        state = {"std_threshold": self.std_threshold_}
+        if self.also_:  # written only for several properties, so one-property checkpoints stay as they were
+            state.update(properties=[asdict(p) for p in self.also_], std_thresholds=list(self.std_thresholds_),
+                         ranges=[list(r) for r in self.ranges_])
+        return state
+
+    @classmethod
+    def _y_columns(cls, meta: dict) -> int:
+        extra = meta.get("extra")
+        also = extra.get("properties", []) if isinstance(extra, dict) else []
+        return 1 + (len(also) if isinstance(also, list) else 0)
 
     def _load_extra_state(self, state: dict) -> None:
-        state = schema.fields(state, "extra", ("std_threshold",))
+        state = schema.fields(state, "extra", ("std_threshold",), ("properties", "std_thresholds", "ranges"))
         self.std_threshold_ = schema.number(state["std_threshold"], "extra.std_threshold", minimum=0.0)
+        self.also_ = tuple(Property.from_dict(p, f"extra.properties[{i}]") for i, p in enumerate(state.get("properties", [])))
+        k = len(self.properties_)
+        self.std_thresholds_ = (schema.numbers(state["std_thresholds"], "extra.std_thresholds", k)
+                                if self.also_ else np.array([self.std_threshold_]))
+        ranges = state.get("ranges", [list(self.y_range_)]) if self.also_ else [list(self.y_range_)]
+        if not isinstance(ranges, list) or len(ranges) != k:
+            raise ValueError(f"extra.ranges must list {k} ranges")
+        self.ranges_ = tuple(tuple(schema.numbers(r, f"extra.ranges[{i}]", 2)) for i, r in enumerate(ranges))
+        names = [p.name for p in self.properties_]
+        if len(set(names)) != k or set(names) & set(self.space_.names):
+            raise ValueError("extra.properties repeat a property or name a design parameter")
 
     # --- core maths ---------------------------------------------------------------------
-    def _floor(self) -> float | None:
-        """The censoring floor in standardised units, or None for an uncensored property."""
-        lower = self.space_.property.lower
-        if lower is None:
-            return None
-        return float((lower - self.y_scaler_.mean[0]) / self.y_scaler_.std[0])
+    def _floors(self) -> list[float | None]:
+        """Each property's censoring floor in standardised units (None: uncensored)."""
+        return [None if p.lower is None else float((p.lower - self.y_scaler_.mean[j]) / self.y_scaler_.std[j])
+                for j, p in enumerate(self.properties_)]
 
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        """Members' raw scores in property units (before the floor), shape (members, n).
+    def raw_all(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' raw scores of every property in its units, shape (members, n, k).
 
         ``x`` is in physical units, shape (n, dim) or (members, n, dim); differentiable.
         """
         x_mean, x_std = self.x_scaler_.tensors(x.device)
         y_mean, y_std = self.y_scaler_.tensors(x.device)
-        return self.module_((x - x_mean) / x_std) * y_std + y_mean
+        out = self.module_((x - x_mean) / x_std)
+        return (out.unsqueeze(-1) if out.dim() == 2 else out) * y_std + y_mean
 
-    def clip(self, raw: torch.Tensor) -> torch.Tensor:
-        """Apply the property's physical limits to raw scores."""
-        prop = self.space_.property
+    def raw(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' raw scores of the space's property (before its limits), shape (members, n)."""
+        return self.raw_all(x)[..., 0]
+
+    def clip(self, raw: torch.Tensor, index: int = 0) -> torch.Tensor:
+        """Apply property ``index``'s physical limits (default: the space's property) to raw scores."""
+        prop = self.properties_[index]
         if prop.lower is not None or prop.upper is not None:
             raw = raw.clamp(min=prop.lower, max=prop.upper)
         return raw
+
+    def clip_all(self, raw: torch.Tensor) -> torch.Tensor:
+        """Apply every property's limits to raw scores (..., k)."""
+        return torch.stack([self.clip(raw[..., j], j) for j in range(raw.shape[-1])], -1)
 
     def predict_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std over members of the clipped predictions, each shape (n,)."""
         members = self.clip(self.raw(x))
         return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
+
+    def _batches(self, x: np.ndarray, batch_size: int, every: bool) -> tuple[np.ndarray, np.ndarray]:
+        self._check_fitted()
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.space_.dim:
+            raise UserInputError(f"expected design parameters of shape (n, {self.space_.dim}), got {x.shape}")
+        check_float32(x, self.space_.names, "design parameters")
+        k = len(self.properties_) if every else 1
+        means, stds = [np.empty((0, k))], [np.empty((0, k))]  # so that no rows give empty arrays
+        with torch.inference_mode():
+            for lo in range(0, len(x), batch_size):
+                xb = torch.from_numpy(np.array(x[lo : lo + batch_size], dtype=np.float32)).to(self.device_)
+                members = self.clip_all(self.raw_all(xb)) if every else self.clip(self.raw(xb)).unsqueeze(-1)
+                std = members.std(0) if self.members > 1 else torch.zeros_like(members[0])
+                means.append(members.mean(0).cpu().numpy())
+                stds.append(std.cpu().numpy())
+        return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
 
     def predict(self, x: np.ndarray, batch_size: int = 65536) -> tuple[np.ndarray, np.ndarray]:
         """Predict the property for ``x`` (n, dim) in physical units: (mean, std), each (n,).
@@ -97,19 +150,17 @@ class EnsembleSurrogate(Estimator):
         Finite values beyond the float32 range are refused (``UserInputError``); NaN rows
         predict NaN.
         """
-        self._check_fitted()
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.space_.dim:
-            raise UserInputError(f"expected design parameters of shape (n, {self.space_.dim}), got {x.shape}")
-        check_float32(x, self.space_.names, "design parameters")
-        means, stds = [np.empty(0)], [np.empty(0)]  # so that no rows give empty arrays
-        with torch.inference_mode():
-            for lo in range(0, len(x), batch_size):
-                xb = torch.from_numpy(np.array(x[lo : lo + batch_size], dtype=np.float32)).to(self.device_)
-                m, s = self.predict_tensor(xb)
-                means.append(m.cpu().numpy())
-                stds.append(s.cpu().numpy())
-        return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
+        mean, std = self._batches(x, batch_size, every=False)
+        return mean[:, 0], std[:, 0]
+
+    def predict_all(self, x: np.ndarray, batch_size: int = 65536) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every property for ``x`` (n, dim): ``{name: (mean (n,), std (n,))}``, the space's
+        property first.
+
+        Example: ``surrogate.predict_all(x)["strain_energy"][0]`` in eV/atom.
+        """
+        mean, std = self._batches(x, batch_size, every=True)
+        return {p.name: (mean[:, j], std[:, j]) for j, p in enumerate(self.properties_)}
 
     # --- training -----------------------------------------------------------------------
     def _loss(self, raw_std: torch.Tensor, y_std: torch.Tensor, floor: float | None) -> torch.Tensor:
@@ -120,23 +171,49 @@ class EnsembleSurrogate(Estimator):
         err = torch.where(at_floor, torch.relu(raw_std - floor), raw_std - y_std)
         return (err**2).mean()
 
-    def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray):
-        """Train on (x, y) with (x_val, y_val) choosing the best epoch. Returns self."""
-        self._prepare(x, y, space)
+    def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray,
+            also: Sequence[Property] = ()):
+        """Train on (x, y) with (x_val, y_val) choosing the best epoch. Returns self.
+
+        ``y`` is (n,) for the space's property, or (n, 1 + len(also)) with one column per
+        further property in ``also`` (e.g. a strain energy beside the band gap): one
+        ensemble then predicts them all, each with its own limits, and the best epoch is
+        the one with the least mean MAE in units of each property's spread.
+        """
+        also = tuple(also)
+        k = 1 + len(also)
+        y, y_val = np.asarray(y, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
+        y, y_val = y.reshape(len(y), -1), y_val.reshape(len(y_val), -1)
+        if y.shape[1] != k or y_val.shape[1] != k:
+            raise UserInputError(f"expected {k} property column(s), got {y.shape[1]} and {y_val.shape[1]}")
+        self._prepare(x, y[:, 0], space)
+        self.also_ = also
+        names = [p.name for p in self.properties_]
+        if len(set(names)) != k or set(names) & set(space.names):
+            raise UserInputError(f"the properties {', '.join(names)} repeat one or name a design parameter")
+        self.y_scaler_ = Standardizer.fit(y)
+        self.ranges_ = tuple((float(c.min()), float(c.max())) for c in y.T)
         device = resolve_device(self.device)
         xs = torch.as_tensor((np.asarray(x) - self.x_scaler_.mean) / self.x_scaler_.std, dtype=torch.float32, device=device)
-        ys = torch.as_tensor((np.asarray(y) - self.y_scaler_.mean) / self.y_scaler_.std, dtype=torch.float32, device=device)
+        ys = torch.as_tensor((y - self.y_scaler_.mean) / self.y_scaler_.std, dtype=torch.float32, device=device)
         xv = torch.as_tensor(np.asarray(x_val), dtype=torch.float32, device=device)
-        yv = torch.as_tensor(np.asarray(y_val), dtype=torch.float32, device=device)
-        floor = self._floor()
+        yv = torch.as_tensor(y_val, dtype=torch.float32, device=device)
+        floors = self._floors()
+        spread = torch.as_tensor(self.y_scaler_.std, dtype=torch.float32, device=device)
         with seeded(self.seed):
             self.module_ = self._build_module().to(device)
 
         def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-            return self._loss(self.module_(xs[idx]), ys[idx], floor)
+            out = self.module_(xs[idx])
+            if k == 1:
+                return self._loss(out, ys[idx][..., 0], floors[0])
+            return sum(self._loss(out[..., j], ys[idx][..., j], floors[j]) for j in range(k)) / k
 
         def val_mae() -> float:
-            return float((self.predict_tensor(xv)[0] - yv).abs().mean())
+            if k == 1:
+                return float((self.predict_tensor(xv)[0] - yv[:, 0]).abs().mean())
+            pred = self.clip_all(self.raw_all(xv)).mean(0)
+            return float(((pred - yv).abs().mean(0) / spread).mean())
 
         self.training_ = fit_module(
             self.module_, batch_loss, val_mae, len(xs), streams=self.members, epochs=self.epochs,
@@ -144,8 +221,9 @@ class EnsembleSurrogate(Estimator):
             patience=self.patience, seed=self.seed, device=device, desc="surrogate",
         )
         # "Extreme" uncertainty is judged against what the ensemble shows on real rows.
-        _, val_std = self.predict(x_val)
-        self.std_threshold_ = float(np.quantile(val_std, 0.99))
+        _, val_std = self._batches(x_val, 65536, every=True)
+        self.std_thresholds_ = np.quantile(val_std, 0.99, axis=0)
+        self.std_threshold_ = float(self.std_thresholds_[0])
         self.training_["validation"] = self.score(x_val, y_val)
         return self
 
@@ -153,8 +231,20 @@ class EnsembleSurrogate(Estimator):
         """How well the predictions for ``x`` (n, dim) match the known property values ``y``
         (n,), all in property units: ``n``, ``mae``, ``rmse``, ``mean_std``; for a property
         with a lower limit also the MAE on rows at that floor and above it, and how well
-        the floor (for a band gap: the metal/insulator step) is classified."""
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        the floor (for a band gap: the metal/insulator step) is classified. With ``y`` of
+        shape (n, k) for an ensemble of k properties, the further properties' ``mae`` and
+        ``mean_std`` come under their names."""
+        y = np.asarray(y, dtype=np.float64)
+        extra = {}
+        if y.ndim == 2 and y.shape[1] > 1:
+            if y.shape[1] != len(self.properties_):
+                raise UserInputError(f"expected {len(self.properties_)} property columns, got {y.shape[1]}")
+            every = self.predict_all(x)
+            for j, p in enumerate(self.also_, start=1):
+                mean, sd = every[p.name]
+                extra[p.name] = {"mae": float(np.abs(mean - y[:, j]).mean()), "mean_std": float(sd.mean())}
+            y = y[:, 0]
+        y = y.reshape(-1)
         pred, std = self.predict(x)
         if len(pred) != len(y):
             raise UserInputError(f"expected one property value per row, got {len(y)} for {len(pred)} rows")
@@ -173,5 +263,5 @@ class EnsembleSurrogate(Estimator):
                 floor_false_positive=float((pred_floor & ~at_floor).mean()),
                 floor_false_negative=float((~pred_floor & at_floor).mean()),
             )
-        return out
+        return {**out, **extra}
 

@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 
 from matdesinne.data.datasets import check_seed, split_indices
-from matdesinne.materials import DEFAULT, dataset_reference, load_dataset, material, space_reference
+from matdesinne.materials import DEFAULT, builtin_names, dataset_reference, load_dataset, material, space_reference
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.io import check_folder, ensure_dir, read_json, temporary_folder
+from matdesinne.io import read_csv, check_folder, ensure_dir, read_json, temporary_folder
 from matdesinne.models.base import Estimator
 from matdesinne.models.checkpoint import checkpoint_files
 from matdesinne.models.manifest import (
@@ -50,7 +50,7 @@ def augment_with_surrogate(x, y, space, surrogate: EnsembleSurrogate, n: int, se
 def train_models(
     data: str = DEFAULT,
     x: Sequence[str] | None = None,
-    y: str | None = None,
+    y: str | Sequence[str] | None = None,
     kinds: Sequence[str] = ("surrogate", *GENERATORS),
     out: str | os.PathLike = "models",
     epochs: int | None = None,
@@ -71,8 +71,10 @@ def train_models(
     points (see :func:`augment_with_surrogate`; 0 turns it off), all on the same points;
     they use the surrogate trained in the same call, or else the one already in ``out``,
     whose SHA-256 their record keeps (``surrogate_sha256``) so that the set loads as one.
-    ``y_lower``/``y_upper`` declare a CSV property's physical limits (a built-in gap has
-    lower = 0). With ``space`` (a material's name or TOML file), a CSV takes that space's
+    ``y`` names the property, or several (``"band_gap,strain_energy"`` or a list): the
+    generators learn the first, and the surrogate predicts them all (one ensemble, one
+    output each). ``y_lower``/``y_upper`` declare a CSV property's physical limits (a
+    built-in gap has lower = 0; they apply to the first property). With ``space`` (a material's name or TOML file), a CSV takes that space's
     columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1.
 
     Every record gets the run id (``run``), the dataset as a built-in name or an absolute
@@ -96,9 +98,18 @@ def train_models(
         models[kind]._check_params()
     out = check_folder(out)
     found = material(space) if space is not None else None
-    dataset = load_dataset(data, x, y, y_lower=y_lower, y_upper=y_upper, space=found)
+    first, *more = property_names(y)
+    if more and x is None and found is None and str(data) not in builtin_names():
+        x = [str(c) for c in read_csv(data).columns if c not in (first, *more)]  # not the other properties
+    dataset = load_dataset(data, x, first, y_lower=y_lower, y_upper=y_upper, space=found)
     if found is not None and dataset.space.name != found.name:
         raise UserInputError(f"the built-in dataset {data} belongs to {dataset.space.name!r}, not space {found.name!r}")
+    also = [load_dataset(data, x, name, space=found) for name in more]
+    for name, other in zip(more, also):
+        if name == dataset.space.property.name or other.x.shape != dataset.x.shape or not np.array_equal(other.x, dataset.x):
+            raise UserInputError(f"property {name!r} cannot be learnt beside {dataset.space.property.name!r}: "
+                                 "it repeats it, or it lacks values on some rows")
+    y_all = np.column_stack([dataset.y, *(o.y for o in also)])
     train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
     labeller = None  # (surrogate, SHA-256 of its weights) that labels the augmented points
     if augment and "surrogate" not in models and models.keys() & GENERATORS.keys():
@@ -114,18 +125,33 @@ def train_models(
     with temporary_folder(out) as stage:
         for kind, model in models.items():
             x_fit, y_fit, extra = dataset.x[train], dataset.y[train], {"augment": 0}
-            if kind in GENERATORS and augment:
+            if kind == "surrogate" and also:
+                model.fit(x_fit, y_all[train], dataset.space, dataset.x[val], y_all[val],
+                          also=[o.space.property for o in also])
+            elif kind in GENERATORS and augment:
                 if augmented is None:
                     augmented = augment_with_surrogate(x_fit, y_fit, dataset.space, labeller[0], augment, seed)
                 x_fit, y_fit = augmented
                 extra = {"augment": augment, "surrogate_sha256": labeller[1]}
-            model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
+            if not (kind == "surrogate" and also):
+                model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
             model.training_.update(record, **extra)
             model.save(stage)
             if kind == "surrogate":
                 labeller = (model, file_sha256(stage / "surrogate.safetensors"))
         _move_in(stage, out, list(models), run)
     return {kind: model.training_ for kind, model in models.items()}
+
+
+def property_names(y: str | Sequence[str] | None) -> list[str | None]:
+    """``"band_gap,strain_energy"`` or a list of names -> the names, refusing a blank or
+    repeated one in one line; None stays the dataset's default property."""
+    if y is None:
+        return [None]
+    names = [n.strip() for n in y.split(",")] if isinstance(y, str) else list(y)
+    if not names or any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
+        raise UserInputError(f"y={y!r} must name one or more different properties, comma-separated")
+    return names
 
 
 def _surrogate_in(out: Path, space: DesignSpace) -> tuple[EnsembleSurrogate, str]:

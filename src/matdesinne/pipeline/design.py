@@ -19,6 +19,9 @@ from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS, ModelSet
+from matdesinne.pipeline.goals import (
+    DESIGN_FUNCTIONS, Goals, Quantities, design_function_values, localize_goals, slide,
+)
 
 PIPELINE_PREFIX = "matdesinne-"
 #: A generator's name gives its raw samples; "matdesinne-<generator>" runs the whole pipeline.
@@ -169,6 +172,18 @@ def check_sample_count(n: int, dim: int, members: int) -> None:
                              f"machine's {have / 2**30:.0f} GiB; ask for fewer, or run several times with different seed=")
 
 
+def _check_request(models: ModelSet, method: str, n: int, tolerance: float) -> str:
+    """Refuse, in one line, a method the models cannot run, a sample count that does not fit
+    in memory, and a tolerance that is not positive; returns the method's generator kind."""
+    kind = generator_of(method)
+    if models.generator.kind != kind:
+        raise UserInputError(f"method {method!r} needs the {kind} generator, but the models hold a {models.generator.kind}")
+    check_sample_count(n, models.space.dim, models.surrogate.members)
+    if not (np.isfinite(tolerance) and tolerance > 0):
+        raise UserInputError(f"the tolerance must be a positive number, got {tolerance}")
+    return kind
+
+
 @dataclass
 class DesignResult:
     """Candidates (a DataFrame in the dataset's own column names) and a JSON-able summary."""
@@ -179,7 +194,7 @@ class DesignResult:
 
 def design(
     models: ModelSet,
-    target: float,
+    target: float | Goals,
     n: int = 10000,
     method: str = "matdesinne-cinn",
     tolerance: float = 0.1,
@@ -189,8 +204,12 @@ def design(
     max_std: float | None = None,
     allow_extrapolation: bool = False,
     latent: str = "normal",
+    travel: float = 0.1,
 ) -> DesignResult:
     """Design ``n`` samples for ``target`` and return the candidates.
+
+    ``target`` is a value of the space's property, or several :class:`~matdesinne.pipeline.goals.Goals`
+    (targets, bounds, an objective; see :func:`design_for_goals`, which also uses ``travel``).
 
     ``method="cinn"`` (or any generator's name) returns the raw posterior samples, scored
     by the surrogate; ``"matdesinne-cinn"`` also down-selects and localizes them. The
@@ -200,16 +219,15 @@ def design(
     surrogate's prediction to the target (default ``tolerance / 20``). ``latent="sobol"``
     draws the generator's latent space quasi-randomly (see :mod:`~matdesinne.models.latent`).
     """
+    if isinstance(target, Goals):
+        return design_for_goals(models, target, n=n, method=method, tolerance=tolerance, constraints=constraints,
+                                seed=seed, atol=atol, allow_extrapolation=allow_extrapolation, latent=latent,
+                                travel=travel)
     space = models.space
     prop = space.property
-    kind = generator_of(method)
-    if models.generator.kind != kind:
-        raise UserInputError(f"method {method!r} needs the {kind} generator, but the models hold a {models.generator.kind}")
     if not np.isfinite(target):
         raise UserInputError(f"the target must be a finite number, got {target}")
-    check_sample_count(n, space.dim, models.surrogate.members)
-    if not (np.isfinite(tolerance) and tolerance > 0):
-        raise UserInputError(f"the tolerance must be a positive number, got {tolerance}")
+    kind = _check_request(models, method, n, tolerance)
     if not allow_extrapolation:
         check_trained_range(models.surrogate, [target], hint="; pass allow_extrapolation=True to try anyway")
     box = space.constrain(constraints or {})
@@ -264,6 +282,144 @@ def design(
         "mae_surrogate": float(err.mean()) if len(err) else None,
         "max_error_surrogate": float(err.max()) if len(err) else None,
         "mean_std": float(std.mean()) if len(std) else None,
+        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+    }
+    return DesignResult(frame, summary)
+
+
+def _goal_met(goal, values: np.ndarray, tolerance: float) -> np.ndarray:
+    if goal.kind == "target":
+        return np.abs(values - goal.value) <= tolerance
+    return values >= goal.value if goal.kind == "min" else values <= goal.value
+
+
+def _quantity_columns(models: ModelSet, x: np.ndarray, goals: Goals) -> tuple[dict, dict]:
+    """Every predicted property's (mean, std) and every design function the goals use, for ``x``."""
+    predicted = models.surrogate.predict_all(x)
+    exact = {q: design_function_values(x, models.space, q) for q in goals.quantities if q in DESIGN_FUNCTIONS}
+    return predicted, exact
+
+
+def _spread(values: np.ndarray) -> dict | None:
+    if not len(values):
+        return None
+    q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
+    return dict(zip(("min", "q25", "median", "q75", "max"), map(float, q)))
+
+
+def design_for_goals(
+    models: ModelSet,
+    goals: Goals,
+    n: int = 10000,
+    method: str = "matdesinne-cinn",
+    tolerance: float = 0.1,
+    constraints: Mapping[str, tuple[float, float]] | None = None,
+    seed: int = 0,
+    atol: float | None = None,
+    allow_extrapolation: bool = False,
+    latent: str = "normal",
+    travel: float = 0.1,
+) -> DesignResult:
+    """Design ``n`` samples that meet several ``goals`` and return the candidates, ranked by
+    the objective when there is one.
+
+    The generator samples for the target on the space's property; down-selection keeps
+    those predicted within ``tolerance`` of it; :func:`~matdesinne.pipeline.goals.localize_goals`
+    then brings each onto every target (within ``atol``, default ``tolerance / 20``) and
+    inside every bound at once, and :func:`~matdesinne.pipeline.goals.slide` moves it along
+    the feasible set to improve the objective, at most ``travel`` from where it was (a
+    distance in the design box scaled to unit side: 0 keeps the localized samples, larger
+    values trade diversity for the objective). A candidate must meet every goal under the
+    surrogate (targets within ``tolerance``) with a confident prediction of every property.
+
+    Columns: the design, ``<p>_pred`` and ``<p>_std`` of every predicted property, each
+    design function the goals use (e.g. ``strain`` in %), and ``target``. The summary's
+    ``goals`` gives per goal the fraction of localized samples that reached it, the
+    surrogate's MAE (targets) and the spread of its quantity over the candidates.
+    """
+    space, surrogate = models.space, models.surrogate
+    goals.check(surrogate)
+    primary = space.property
+    target = goals.target_of(primary.name)
+    kind = _check_request(models, method, n, tolerance)
+    if not (np.isfinite(travel) and travel >= 0):
+        raise UserInputError(f"travel must be 0 or a positive number, got {travel}")
+    if not allow_extrapolation:
+        check_trained_range(surrogate, [target], hint="; pass allow_extrapolation=True to try anyway")
+    box = space.constrain(constraints or {})
+    atol = tolerance / 20 if atol is None else atol
+    seconds = {"generate": 0.0, "downselect": 0.0, "localize": 0.0, "slide": 0.0}
+    clock = time.perf_counter()
+    x = generate(models.generator, target, n, seed=seed, latent=latent)
+    seconds["generate"] = time.perf_counter() - clock
+    n_in_bounds = int(box.contains(x).sum())
+    constraint_goals, objective = goals.constraints, goals.objective
+    reached: dict[str, float | None] = {}
+    before_slide = None
+    if method == kind:  # raw samples, scored
+        keep = np.ones(n, dtype=bool)
+        n_kept = n
+    else:
+        clock = time.perf_counter()
+        sel = downselect(x, surrogate, target, box, tolerance)
+        seconds["downselect"] = time.perf_counter() - clock
+        n_kept = int(sel.kept.sum())
+        clock = time.perf_counter()
+        quantities = Quantities(surrogate, box, [g.quantity for g in constraint_goals])
+        lows, span = quantities.lows, quantities.span
+        u = ((torch.as_tensor(x[sel.kept], dtype=torch.float32, device=surrogate.device_) - lows) / span).clamp(0, 1)
+        u, converged = localize_goals(u, constraint_goals, quantities, atol)
+        seconds["localize"] = time.perf_counter() - clock
+        if objective is not None and len(u):
+            clock = time.perf_counter()
+            both = Quantities(surrogate, box, [*quantities.names, objective.quantity])
+            before_slide = both(u[converged])[0][:, -1].cpu().numpy()
+            u[converged] = slide(u[converged], constraint_goals, objective, both, atol, travel)
+            seconds["slide"] = time.perf_counter() - clock
+        x = np.clip((lows + u * span).double().detach().cpu().numpy(), box.lows, box.highs)
+        converged = converged.cpu().numpy()
+        predicted, exact = _quantity_columns(models, x, goals)
+        keep = converged & box.contains(x)
+        for j, p in enumerate(surrogate.properties_):
+            used = j == 0 or p.name in goals.quantities
+            if used:
+                keep &= predicted[p.name][1] <= surrogate.std_thresholds_[j]
+        for g in constraint_goals:
+            values = predicted[g.quantity][0] if g.quantity in predicted else exact[g.quantity]
+            met = _goal_met(g, values, tolerance)
+            reached[str(g)] = float(met.mean()) if len(met) else None
+            keep &= met
+    predicted, exact = _quantity_columns(models, x[keep], goals)
+    frame = pd.DataFrame(x[keep], columns=space.names)
+    for name, (mean, std) in predicted.items():
+        frame[f"{name}_pred"], frame[f"{name}_std"] = mean, std
+    for name, values in exact.items():
+        frame[name] = values
+    frame["target"] = float(target)
+    if objective is not None:
+        column = f"{objective.quantity}_pred" if objective.quantity in predicted else objective.quantity
+        frame = frame.sort_values(column, ascending=objective.kind == "minimize", kind="stable").reset_index(drop=True)
+    seconds["total"] = sum(seconds.values())
+    per_goal = []
+    for g in goals.items:
+        values = frame[f"{g.quantity}_pred" if g.quantity in predicted else g.quantity].to_numpy()
+        entry = {"goal": str(g), "kind": g.kind, "quantity": g.quantity, "value": g.value,
+                 "reached_fraction": reached.get(str(g)), "spread": _spread(values)}
+        if g.kind == "target":
+            entry["mae_surrogate"] = float(np.abs(values - g.value).mean()) if len(values) else None
+        if g is objective and before_slide is not None:
+            entry["median_before_slide"] = float(np.median(before_slide)) if len(before_slide) else None
+        per_goal.append(entry)
+    err = np.abs(frame[f"{primary.name}_pred"].to_numpy() - target)
+    summary = {
+        "method": method, "target": float(target), "property": primary.name, "unit": primary.unit,
+        "goals": per_goal, "travel": float(travel), "tolerance": float(tolerance), "atol": float(atol),
+        "constraints": {k: list(v) for k, v in (constraints or {}).items()}, "seed": int(seed), "latent": latent,
+        "models": str(models.directory), "n_requested": int(n), "n_generated": int(n), "n_in_bounds": n_in_bounds,
+        "n_kept": n_kept, "n_candidates": int(len(frame)),
+        "mae_surrogate": float(err.mean()) if len(err) else None,
+        "max_error_surrogate": float(err.max()) if len(err) else None,
+        "mean_std": float(frame[f"{primary.name}_std"].mean()) if len(frame) else None,
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
     }
     return DesignResult(frame, summary)

@@ -70,7 +70,7 @@ def label(
                              "needs your own DFT code (see loop ask/tell)")
     if found.builder is None:
         raise UserInputError(f"space {found.name!r} has no structure; label needs one")
-    space = found.space(GAP if GAP in [p.name for p in found.properties] else None)
+    space = run_space(found)
     reference = reference_design(found)
     frame = pd.concat([points[space.names], pd.DataFrame([reference])], ignore_index=True)
     echo(f"labelling {len(points)} design points of {found.name} (+ its reference structure)")
@@ -121,3 +121,62 @@ def file_record(path: str | os.PathLike) -> dict:
         except UserInputError:
             pass
     return record
+
+
+def add_strain_energy(
+    run,
+    found: Material,
+    candidates: pd.DataFrame,
+    store: str | os.PathLike,
+    *,
+    settings,
+    calibration: Calibration | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    echo: Echo = quiet,
+) -> dict | None:
+    """Beside a validation ``run`` in ``store``: compute the reference structure of ``found``
+    in the same store (``<stem>_reference.csv``, once) and add ``dft_strain_energy``
+    (eV/atom, the design's energy per atom minus the reference's) to the run's results
+    table and summary. Returns the summary's ``strain_energy`` entry (None where ``found``
+    declares no strain energy); where ``candidates`` (the validated file) has a
+    ``strain_energy_pred`` column it is carried over, and the entry includes the
+    surrogate's MAE against DFT."""
+    if STRAIN_ENERGY not in [p.name for p in found.properties]:
+        return None
+    space = run_space(found)
+    reference = pd.DataFrame([reference_design(found)])
+    ref_run = validate(reference, space, store, settings=settings, calibration=calibration, scheduler=scheduler,
+                       workers=workers, source="reference", echo=echo, progress=False, report=False,
+                       build=found.builder, results="_reference")
+    ref = ref_run.results.iloc[-1]
+    if ref["status"] != Status.OK.value:
+        raise UserInputError(f"the reference structure of {found.name} failed: {ref['error']}")
+    outputs = Outputs.of(store)
+    results = run.results.copy()
+    results[f"dft_{STRAIN_ENERGY}"] = results["dft_energy"].astype(float) - float(ref["dft_energy"])
+    if f"{STRAIN_ENERGY}_pred" in candidates:
+        # By design, not row number: the store may also hold other files' candidates.
+        pred = dict(zip((design_key(v) for v in candidates[space.names].to_numpy(float)),
+                        candidates[f"{STRAIN_ENERGY}_pred"].to_numpy(float)))
+        results[f"{STRAIN_ENERGY}_pred"] = [pred.get(design_key(v), float("nan"))
+                                            for v in results[space.names].to_numpy(float)]
+    write_csv(results, outputs.csv)
+    ok = results[results["status"] == Status.OK.value]
+    energies = ok[f"dft_{STRAIN_ENERGY}"].to_numpy(float)
+    entry = {"reference_energy_per_atom": float(ref["dft_energy"]), "n": int(len(energies)),
+             "median": float(pd.Series(energies).median()) if len(energies) else None,
+             "mean": float(energies.mean()) if len(energies) else None}
+    if f"{STRAIN_ENERGY}_pred" in ok:
+        entry["mae_surrogate_vs_dft"] = float((ok[f"{STRAIN_ENERGY}_pred"].astype(float) - energies).abs().mean(skipna=True))
+    if outputs.summary.exists():
+        summary = read_json(outputs.summary)
+        summary[STRAIN_ENERGY] = entry
+        write_json(summary, outputs.summary)
+    run.results, run.summary = results, {**run.summary, STRAIN_ENERGY: entry}
+    return entry
+
+
+def run_space(found: Material):
+    """The space ``label`` and validation compute in: the band gap's, where there is one."""
+    return found.space(GAP if GAP in [p.name for p in found.properties] else None)

@@ -1,0 +1,148 @@
+"""Several goals at once, checked against exact functions: a two-property synthetic space
+(the floored 'gap' of conftest and a smooth 'cost') and the exact 'strain' design function."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from matdesinne.data import DesignSpace, Parameter, Property
+from matdesinne.errors import UserInputError
+from matdesinne.models import CINN, EnsembleSurrogate, load_models
+from matdesinne.models.train import train_models
+from matdesinne.pipeline import design
+from matdesinne.pipeline.goals import Goals, mean_lattice_strain
+
+from conftest import SYNTH_NAMES, synth_forward, synth_space
+
+COST = Property("cost", "J")
+
+
+def cost(x: np.ndarray) -> np.ndarray:
+    """The second exact property: a smooth bowl away from the gap's gradient."""
+    x = np.asarray(x, dtype=np.float64)
+    return (x[:, 0] - 0.2) ** 2 + (x[:, 1] - 0.9) ** 2 + 0.5 * (x[:, 2] - 0.5) ** 2
+
+
+def data(n: int, seed: int):
+    x = np.random.default_rng(seed).uniform(0.0, 1.0, (n, 3))
+    return x, np.column_stack([synth_forward(x), cost(x)])
+
+
+@pytest.fixture(scope="module")
+def two_property_models(tmp_path_factory):
+    space = synth_space()
+    x, y = data(3000, 2)
+    xv, yv = data(500, 3)
+    out = tmp_path_factory.mktemp("two_property_models")
+    EnsembleSurrogate(members=3, hidden=64, layers=2, epochs=150, patience=30, seed=0, device="cpu").fit(
+        x, y, space, xv, yv, also=[COST]).save(out)
+    CINN(blocks=4, hidden=64, layers=2, epochs=120, patience=30, seed=0, device="cpu").fit(
+        x, y[:, 0], space, xv, yv[:, 0]).save(out)
+    return load_models(out)
+
+
+def test_one_ensemble_predicts_both_properties_and_round_trips(two_property_models, tmp_path):
+    sur = two_property_models.surrogate
+    assert [p.name for p in sur.properties_] == ["gap", "cost"]
+    x, y = data(400, 9)
+    every = sur.predict_all(x)
+    assert np.abs(every["gap"][0] - y[:, 0]).mean() < 0.05
+    assert np.abs(every["cost"][0] - y[:, 1]).mean() < 0.05
+    np.testing.assert_array_equal(sur.predict(x)[0], every["gap"][0])
+    sur.save(tmp_path)
+    again = EnsembleSurrogate.load(tmp_path)
+    np.testing.assert_array_equal(again.predict_all(x)["cost"][0], every["cost"][0])
+    assert again.score(x, y)["cost"]["mae"] == pytest.approx(np.abs(every["cost"][0] - y[:, 1]).mean())
+
+
+def test_candidates_meet_every_goal_under_the_exact_functions(two_property_models):
+    goals = Goals.parse(["gap=0.6"], maximum=["cost=0.25"])
+    result = design(two_property_models, goals, n=3000, seed=1)
+    x = result.candidates[SYNTH_NAMES].to_numpy()
+    assert len(x) > 300
+    assert np.mean(np.abs(synth_forward(x) - 0.6) <= 0.1) >= 0.95
+    assert np.mean(cost(x) <= 0.25 + 0.02) >= 0.95
+    # The bound binds: plain design has many candidates above it.
+    plain = design(two_property_models, 0.6, n=3000, seed=1).candidates[SYNTH_NAMES].to_numpy()
+    assert np.mean(cost(plain) > 0.27) > 0.2
+    names = [g["goal"] for g in result.summary["goals"]]
+    assert names == ["gap = 0.6", "cost <= 0.25"]
+
+
+def test_minimize_lowers_the_exact_objective_at_equal_accuracy(two_property_models):
+    plain = design(two_property_models, Goals.parse(["gap=0.6"]), n=3000, seed=4).candidates
+    slid = design(two_property_models, Goals.parse(["gap=0.6"], minimize="cost"), n=3000, seed=4, travel=0.3)
+    best = slid.candidates
+    x_plain, x_best = plain[SYNTH_NAMES].to_numpy(), best[SYNTH_NAMES].to_numpy()
+    assert np.median(cost(x_best)) < 0.8 * np.median(cost(x_plain))
+    mae_plain = np.abs(synth_forward(x_plain) - 0.6).mean()
+    assert np.abs(synth_forward(x_best) - 0.6).mean() <= mae_plain + 0.02
+    # Ranked by the objective, best first, and the summary shows the slide helped.
+    assert best["cost_pred"].is_monotonic_increasing
+    entry = slid.summary["goals"][1]
+    assert entry["spread"]["median"] < entry["median_before_slide"]
+
+
+def test_travel_bounds_how_far_the_slide_moves(two_property_models):
+    goals = Goals.parse(["gap=0.6"], minimize="cost")
+    still = design(two_property_models, goals, n=1000, seed=5, travel=0.0).candidates
+    plain = design(two_property_models, Goals.parse(["gap=0.6"]), n=1000, seed=5).candidates
+    key = SYNTH_NAMES
+    # travel 0: the localized designs themselves (those whose cost is also confidently predicted), reordered.
+    rows = {tuple(np.round(r, 6)) for r in plain[key].to_numpy()}
+    assert len(still) > 0.9 * len(plain)
+    assert all(tuple(np.round(r, 6)) in rows for r in still[key].to_numpy())
+    near = design(two_property_models, goals, n=1000, seed=5, travel=0.05).candidates
+    far = design(two_property_models, goals, n=1000, seed=5, travel=0.4).candidates
+    assert np.median(cost(far[key].to_numpy())) < np.median(cost(near[key].to_numpy()))
+
+
+def test_strain_is_the_mean_absolute_lattice_strain_in_percent():
+    space = DesignSpace("m", (Parameter("a", 2.0, 4.0, "Å", 3.0), Parameter("gamma", 100.0, 140.0, "deg", 120.0),
+                              Parameter("efield", -1.0, 1.0, "V/Å", 0.0)), Property("band_gap", "eV", 0.0))
+    x = torch.tensor([[3.3, 108.0, 0.5], [3.0, 120.0, -1.0]], dtype=torch.float64)
+    np.testing.assert_allclose(mean_lattice_strain(x, space).numpy(), [(10.0 + 10.0) / 2, 0.0])
+    with pytest.raises(UserInputError, match="strain"):
+        mean_lattice_strain(x, synth_space())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(targets=["gap:0.6"]), "PROPERTY=VALUE"),
+    (dict(targets=["gap=abc"]), "PROPERTY=VALUE"),
+    (dict(targets=["gap=0.6"], minimum=["cost=0.5"], maximum=["cost=0.2"]), "contradictory bounds"),
+    (dict(targets=["gap=0.6"], minimum=["gap=0.8"]), "contradictory goals"),
+    (dict(targets=["gap=0.6", "gap=0.7"]), "two target"),
+    (dict(targets=["gap=0.6"], minimize="cost", maximize="cost"), "one objective"),
+    (dict(targets=["gap=0.6"], minimize="gap"), "both a target and the objective"),
+])
+def test_bad_goals_are_refused_in_one_line(kwargs, message):
+    with pytest.raises(UserInputError, match=message) as err:
+        Goals.parse(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_goals_need_known_quantities_and_the_generator_target(two_property_models):
+    with pytest.raises(UserInputError, match="unknown property 'price'"):
+        design(two_property_models, Goals.parse(["gap=0.6"], minimize="price"))
+    with pytest.raises(UserInputError, match="give a target for gap"):
+        design(two_property_models, Goals.parse(["cost=0.3"]))
+    with pytest.raises(UserInputError, match="strain"):
+        design(two_property_models, Goals.parse(["gap=0.6"], minimize="strain"))
+
+
+def test_train_learns_several_properties_from_a_csv(tmp_path):
+    x, y = data(600, 11)
+    frame = pd.DataFrame(x, columns=SYNTH_NAMES)
+    frame["gap"], frame["cost"] = y[:, 0], y[:, 1]
+    frame.to_csv(tmp_path / "two.csv", index=False)
+    records = train_models(str(tmp_path / "two.csv"), y="gap,cost", y_lower=0.0, kinds=["surrogate"],
+                           out=tmp_path / "m", epochs=20, augment=0)
+    assert "cost" in records["surrogate"]["validation"]
+    sur = load_models(tmp_path / "m", generator=None).surrogate
+    assert sur.space_.names == SYNTH_NAMES and [p.name for p in sur.properties_] == ["gap", "cost"]
+    assert sur.properties_[0].lower == 0.0 and sur.properties_[1].lower is None
+    with pytest.raises(UserInputError, match="different properties"):
+        train_models(str(tmp_path / "two.csv"), y="gap,gap", kinds=["surrogate"], out=tmp_path / "n", augment=0)
