@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import argparse
 
 from matdesinne.cli import args as a
 
@@ -46,17 +46,18 @@ def goals_of(args, default: str):
     (the single-goal pipeline), else :class:`~matdesinne.pipeline.goals.Goals`."""
     from matdesinne.pipeline.goals import Goals
 
-    plain = len(args.target) == 1 and "=" not in args.target[0]
-    if plain and not (args.min or args.max or args.minimize or args.maximize):
-        return float(args.target[0]) if _is_number(args.target[0]) else Goals.parse(args.target, default=default)
+    from matdesinne.errors import UserInputError
+
+    for text in args.target:
+        if "=" not in text:  # a bare value: a number, as before goals existed
+            try:
+                a.finite_float(text)
+            except argparse.ArgumentTypeError as err:
+                hint = "" if "finite" in str(err) else "; or write PROPERTY=VALUE, e.g. --target band_gap=1.0"
+                raise UserInputError(f"argument --target: {err}{hint}") from None
+    if len(args.target) == 1 and "=" not in args.target[0] and not (args.min or args.max or args.minimize or args.maximize):
+        return float(args.target[0])
     return Goals.parse(args.target, args.min, args.max, args.minimize, args.maximize, default=default)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 def run(args) -> None:

@@ -211,7 +211,7 @@ class Quantities:
 
 def design_function_values(x: np.ndarray, space: DesignSpace, name: str) -> np.ndarray:
     """A design function (:data:`DESIGN_FUNCTIONS`) of designs ``x`` (n, dim), shape (n,)."""
-    return DESIGN_FUNCTIONS[name][0](torch.as_tensor(x, dtype=torch.float64), space).numpy()
+    return DESIGN_FUNCTIONS[name][0](torch.tensor(np.asarray(x, dtype=np.float64)), space).numpy()
 
 
 def _residuals(goals: Sequence[Goal], values: torch.Tensor, atol: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -305,7 +305,7 @@ def localize_goals(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantitie
 
 
 def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Quantities, atol: float,
-          travel: float, steps: int = 10, slack: float = 5.0) -> torch.Tensor:
+          travel: float, steps: int = 8, slack: float = 5.0) -> torch.Tensor:
     """Lower (``minimize``) or raise (``maximize``) the objective from feasible points ``u``
     (n, dim) while keeping every constraint goal. ``quantities`` computes the constraint
     goals' quantities and then the objective's, last.
@@ -314,7 +314,8 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     the null space of the constraints active there with the Gauss-Newton correction of
     their residuals, so one evaluation per step suffices. A step is kept only if the sample
     stays within ``slack * atol`` of every constraint, improves, and stays within
-    ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A final
+    ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
+    stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
     Gauss-Newton pass brings every sample back within ``atol``. Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
@@ -352,7 +353,9 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
         took = live[accept]
         u[took], values[took], jac[took] = trial[accept], new_values[accept], new_jac[accept]
         h[live[~accept]] /= 2
-        live = live[(h[live] >= travel / 50) & moving]
+        # A sample that reached the edge of its travel ball is done: it could only creep along it.
+        at_edge = (u[live] - start[live]).norm(dim=1) >= 0.99 * travel
+        live = live[(h[live] >= travel / 50) & moving & ~at_edge]
     if goals:
         u, _, _, _ = _gauss_newton(u, goals, quantities, atol, 5, travel)
     return u
