@@ -92,6 +92,7 @@ def main(argv=None) -> int:
 
     from matdesinne.validation import resolve_calibration, resolve_settings, validate
     from matdesinne.validation.labelling import add_strain_energy
+    from matdesinne.validation.store import design_key
 
     args.out.mkdir(parents=True, exist_ok=True)
     top = result.candidates.head(args.top)
@@ -102,7 +103,13 @@ def main(argv=None) -> int:
     store = args.out / "dft.db"
     run = validate(top, models.space, store, inputs=[candidates_csv], settings=settings, calibration=calibration,
                    workers=args.workers, source="top candidates", echo=print, build=models.builder)
-    ok = run.results[run.results["status"] == "ok"]
+    mine = {design_key(v) for v in top[models.space.names].to_numpy(float)}
+
+    def finished(results):
+        keys = [design_key(v) for v in results[models.space.names].to_numpy(float)]
+        return results[(results["status"] == "ok").to_numpy() & np.array([k in mine for k in keys])]
+
+    ok = finished(run.results)
     gaps = ok["dft_gap"].to_numpy(float)
     reached = np.abs(gaps - args.target) <= args.window
     dft = {"n": int(len(ok)), "gap_mae": float(np.abs(gaps - args.target).mean()),
@@ -110,9 +117,9 @@ def main(argv=None) -> int:
     if args.minimize in DESIGN_FUNCTIONS:
         values = design_function_values(ok[models.space.names].to_numpy(float), models.space, args.minimize)
     else:
-        add_strain_energy(run, models.material, top, store, settings=settings, calibration=calibration,
-                          workers=args.workers, echo=print)
-        ok = run.results[run.results["status"] == "ok"]
+        run = add_strain_energy(run, models.material, top, store, settings=settings, calibration=calibration,
+                                workers=args.workers, echo=print)
+        ok = finished(run.results)
         values = ok[f"dft_{args.minimize}"].to_numpy(float)
     dft[args.minimize] = {"median": float(np.median(values)), "min": float(values.min()),
                           "least_among_reached": float(values[reached].min()) if reached.any() else None,

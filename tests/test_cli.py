@@ -31,7 +31,7 @@ def test_train_design_predict_end_to_end(capsys, tmp_path, synth_csv):
     code, out, err = run(capsys, "train", "--data", synth_csv, "--x", "p0,p1,p2", "--y", "gap", "--y-lower", 0,
                          "--out", models, "--epochs", 3, "--augment", 2000, "--device", "cpu")
     assert code == 0, err
-    kinds = ["surrogate", "cinn", "inn", "mdn", "cvae"]
+    kinds = ["surrogate", "cinn", "inn", "mdn", "cvae", "cfm"]
     assert {p.name for p in models.iterdir()} == {f"{k}.{ext}" for k in kinds for ext in ("json", "safetensors")} | {"models.json"}
     meta = json.loads((models / "cinn.json").read_text())
     assert meta["training"]["augment"] == 2000 and meta["training"]["split"]["seed"] == 0

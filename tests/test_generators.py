@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import synth_data, synth_forward, synth_space
-from matdesinne.models import CINN, CVAE, GENERATORS, INN, MDN
+from matdesinne.models import CFM, CINN, CVAE, GENERATORS, INN, MDN
 
-FAMILIES = {"cinn": CINN, "inn": INN, "mdn": MDN, "cvae": CVAE}
+FAMILIES = {"cinn": CINN, "inn": INN, "mdn": MDN, "cvae": CVAE, "cfm": CFM}
 
 
 @pytest.fixture(scope="module")

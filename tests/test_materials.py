@@ -180,6 +180,21 @@ def test_label_an_hbn_space_end_to_end_then_train_on_it(tmp_path, gpaw, capsys):
     assert space["parameters"][0]["low"] == pytest.approx(2.25)  # the TOML box, not the data's min
     assert surrogate["training"]["space"] == str(space_file.resolve())
     assert main(["structures", str(points), "--models", str(models), "--out", str(tmp_path / "s")]) == 0
+    # validate on a space with a strain energy reports it beside the gap: the same numbers label found
+    both = tmp_path / "both"
+    assert main(["train", "--data", str(tmp_path / "more.csv"), "--space", str(space_file), "--y",
+                 "band_gap,strain_energy", "--model", "surrogate", "--epochs", "2", "--out", str(both)]) == 0
+    candidates = labelled.iloc[[0, 2]].drop(columns=["band_gap", "strain_energy"])
+    candidates.to_csv(tmp_path / "cands.csv", index=False)
+    capsys.readouterr()
+    assert main(["validate", str(tmp_path / "cands.csv"), "--models", str(both), "--space", str(space_file),
+                 "--settings", str(settings), "--out", str(tmp_path / "v.db"), "--workers", "1"]) == 0
+    assert "DFT strain energy of 2 candidates" in capsys.readouterr().out
+    checked = pd.read_csv(tmp_path / "v.csv")
+    np.testing.assert_allclose(checked["dft_strain_energy"], labelled["strain_energy"].iloc[[0, 2]], atol=1e-6)
+    assert np.isfinite(checked["strain_energy_pred"]).all()
+    summary = json.loads((tmp_path / "v_summary.json").read_text())
+    assert summary["strain_energy"]["n"] == 2 and (tmp_path / "v_reference.csv").is_file() and len(checked) == 2
 
 
 def test_a_killed_label_run_resumes_without_recomputing(tmp_path, gpaw):

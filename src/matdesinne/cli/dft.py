@@ -80,9 +80,12 @@ def _validate(args) -> None:
                    force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
                    source=str(args.candidates), echo=_say, build=models.builder)
     found = models.material
-    energy = None if found is None or found.builder is None else add_strain_energy(
-        run, found, frame, args.out, settings=args.settings, calibration=calibration, scheduler=args.scheduler,
-        workers=args.workers, echo=_say)
+    if found is not None and found.builder is not None:
+        energy_model = "strain_energy" in [p.name for p in surrogate.properties_]
+        run = add_strain_energy(run, found, frame, args.out, settings=args.settings, calibration=calibration,
+                                scheduler=args.scheduler, workers=args.workers, echo=_say,
+                                predict=(lambda x: surrogate.predict_all(x)["strain_energy"][0]) if energy_model else None)
+    energy = run.summary.get("strain_energy")
     if energy is not None and energy["n"]:
         mae = energy.get("mae_surrogate_vs_dft")
         print(f"DFT strain energy of {energy['n']} candidates: median {energy['median']:.4f} eV/atom"

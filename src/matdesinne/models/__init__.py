@@ -1,6 +1,7 @@
-"""Models: samplers of p(x | y) (cINN, INN, MDN, cVAE) and the ensemble forward surrogate."""
+"""Models: samplers of p(x | y) (cINN, INN, MDN, cVAE, CFM) and the ensemble forward surrogate."""
 
 from matdesinne.models.base import Estimator, Standardizer, resolve_device
+from matdesinne.models.cfm import CFM
 from matdesinne.models.cinn import CINN
 from matdesinne.models.cvae import CVAE
 from matdesinne.models.generator import Generator
@@ -11,6 +12,6 @@ from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS, ModelSet, default_models_dir, load_models
 
 __all__ = [
-    "CINN", "CVAE", "GENERATORS", "INN", "MANIFEST", "MDN", "EnsembleSurrogate", "Estimator", "Generator",
+    "CFM", "CINN", "CVAE", "GENERATORS", "INN", "MANIFEST", "MDN", "EnsembleSurrogate", "Estimator", "Generator",
     "ModelSet", "Standardizer", "default_models_dir", "load_models", "read_manifest", "resolve_device",
 ]

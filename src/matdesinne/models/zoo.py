@@ -10,6 +10,7 @@ from pathlib import Path
 
 from matdesinne.errors import UserInputError
 from matdesinne.materials import DEFAULT, Material, material, material_of, space_reference
+from matdesinne.models.cfm import CFM
 from matdesinne.models.cinn import CINN
 from matdesinne.models.cvae import CVAE
 from matdesinne.models.generator import Generator
@@ -19,7 +20,7 @@ from matdesinne.models.mdn import MDN
 from matdesinne.models.surrogate import EnsembleSurrogate
 
 #: Samplers of p(x | y) by checkpoint kind.
-GENERATORS: dict[str, type[Generator]] = {cls.kind: cls for cls in (CINN, INN, MDN, CVAE)}
+GENERATORS: dict[str, type[Generator]] = {cls.kind: cls for cls in (CINN, INN, MDN, CVAE, CFM)}
 
 
 def default_models_dir(space: str | os.PathLike | Material = DEFAULT) -> Path:

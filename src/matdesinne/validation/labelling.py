@@ -8,6 +8,7 @@ with the same settings: the price of the strain (and of the field) in eV/atom.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -134,28 +135,37 @@ def add_strain_energy(
     scheduler: str | None = None,
     workers: int | None = None,
     echo: Echo = quiet,
-) -> dict | None:
+    predict=None,
+):
     """Beside a validation ``run`` in ``store``: compute the reference structure of ``found``
-    in the same store (``<stem>_reference.csv``, once) and add ``dft_strain_energy``
+    with the same settings, once, in ``<stem>_reference.db`` (and ``.csv``), and add ``dft_strain_energy``
     (eV/atom, the design's energy per atom minus the reference's) to the run's results
-    table and summary. Returns the summary's ``strain_energy`` entry (None where ``found``
-    declares no strain energy); where ``candidates`` (the validated file) has a
-    ``strain_energy_pred`` column it is carried over, and the entry includes the
-    surrogate's MAE against DFT."""
+    table (rewritten) and summary (``summary["strain_energy"]``, also in the summary file).
+    Returns the updated run; ``run`` itself where ``found`` declares no strain energy.
+    Where ``candidates`` (the validated file) has a ``strain_energy_pred`` column it is
+    carried over (else ``predict(x)``, x (n, dim), fills it when given), and the summary
+    includes the surrogate's MAE against DFT."""
     if STRAIN_ENERGY not in [p.name for p in found.properties]:
-        return None
+        return run
     space = run_space(found)
     reference = pd.DataFrame([reference_design(found)])
-    ref_run = validate(reference, space, store, settings=settings, calibration=calibration, scheduler=scheduler,
+    outputs = Outputs.of(store)
+    # Its own store beside the candidates', so their tables and reports hold candidates only.
+    ref_store = outputs.store.with_name(outputs.store.stem + "_reference.db")
+    ref_run = validate(reference, space, ref_store, settings=settings, calibration=calibration, scheduler=scheduler,
                        workers=workers, source="reference", echo=echo, progress=False, report=False,
-                       build=found.builder, results="_reference")
-    ref = ref_run.results.iloc[-1]
+                       build=found.builder)
+    # The store holds the candidates too: find the reference by its design.
+    wanted = design_key(reference[space.names].to_numpy(float)[0])
+    keys = [design_key(v) for v in ref_run.results[space.names].to_numpy(float)]
+    ref = ref_run.results.iloc[keys.index(wanted)]
     if ref["status"] != Status.OK.value:
         raise UserInputError(f"the reference structure of {found.name} failed: {ref['error']}")
-    outputs = Outputs.of(store)
     results = run.results.copy()
     results[f"dft_{STRAIN_ENERGY}"] = results["dft_energy"].astype(float) - float(ref["dft_energy"])
-    if f"{STRAIN_ENERGY}_pred" in candidates:
+    if f"{STRAIN_ENERGY}_pred" not in candidates and predict is not None:
+        results[f"{STRAIN_ENERGY}_pred"] = predict(results[space.names].to_numpy(float))
+    elif f"{STRAIN_ENERGY}_pred" in candidates:
         # By design, not row number: the store may also hold other files' candidates.
         pred = dict(zip((design_key(v) for v in candidates[space.names].to_numpy(float)),
                         candidates[f"{STRAIN_ENERGY}_pred"].to_numpy(float)))
@@ -173,8 +183,7 @@ def add_strain_energy(
         summary = read_json(outputs.summary)
         summary[STRAIN_ENERGY] = entry
         write_json(summary, outputs.summary)
-    run.results, run.summary = results, {**run.summary, STRAIN_ENERGY: entry}
-    return entry
+    return dataclasses.replace(run, results=results, summary={**run.summary, STRAIN_ENERGY: entry})
 
 
 def run_space(found: Material):
