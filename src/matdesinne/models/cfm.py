@@ -8,7 +8,7 @@ loss). Sampling integrates ``dx/dt = v(x, y*, t)`` from ``x_0 ~ N(0, I)`` at ``t
 
 Example::
 
-    cfm = CFM(steps=20).fit(x, y, space, x_val, y_val)
+    cfm = CFM(steps=10).fit(x, y, space, x_val, y_val)
     samples = cfm.sample(1.0, 10_000, seed=0)        # (10000, dim), physical units
 
 References: Lipman, Chen, Ben-Hamu, Nickel, Le, "Flow matching for generative modeling"
@@ -59,10 +59,10 @@ class CFM(Generator):
 
     def __init__(
         self,
-        hidden: int = 256,
+        hidden: int = 128,
         layers: int = 4,
         sigma: float = 0.0,
-        steps: int = 20,
+        steps: int = 10,
         solver: str = "midpoint",
         bounded: bool = True,
         y_noise: float = 0.05,
