@@ -78,7 +78,7 @@ def test_benchmark_covers_the_generators_a_folder_holds(bench, tmp_path):
 
     folder = tmp_path / "some"
     shutil.copytree(bench["settings"]["models"], folder)
-    for kind in ("inn", "mdn", "cvae"):  # a material may ship the surrogate and the cINN only
+    for kind in ("inn", "mdn", "cvae", "cfm"):  # a material may ship the surrogate and the cINN only
         (folder / f"{kind}.json").unlink()
         (folder / f"{kind}.safetensors").unlink()
     result = run_benchmark(folder, targets=[0.6], n=200, seed=0, topk_targets=0)

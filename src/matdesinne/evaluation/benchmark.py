@@ -32,8 +32,8 @@ from matdesinne.pipeline.design import check_sample_count, check_trained_range, 
 from matdesinne.plotting import colour, pyplot, save_png
 from matdesinne.text import fmt
 
-#: The paper's Table 1 rows, in its order, then the lookup baseline.
-METHODS = ("mdn", "cvae", "inn", "cinn", "matdesinne-inn", "matdesinne-cinn")
+#: The paper's Table 1 rows, in its order, then CFM (raw and through the pipeline); the lookup baseline is added.
+METHODS = ("mdn", "cvae", "inn", "cinn", "matdesinne-inn", "matdesinne-cinn", "cfm", "matdesinne-cfm")
 LOOKUP = "lookup"
 TOPK = (1, 10, 100)
 
