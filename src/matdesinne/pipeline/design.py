@@ -365,16 +365,19 @@ def design_for_goals(
         seconds["downselect"] = time.perf_counter() - clock
         n_kept = int(sel.kept.sum())
         clock = time.perf_counter()
-        quantities = Quantities(surrogate, box, [g.quantity for g in constraint_goals])
+        names = [g.quantity for g in constraint_goals]
+        quantities = Quantities(surrogate, box, names)
+        # With an objective, localization evaluates it along, so the slide starts from its values.
+        both = Quantities(surrogate, box, [*names, objective.quantity]) if objective is not None else quantities
         lows, span = quantities.lows, quantities.span
         u = ((torch.as_tensor(x[sel.kept], dtype=torch.float32, device=surrogate.device_) - lows) / span).clamp(0, 1)
-        u, converged = localize_goals(u, constraint_goals, quantities, atol)
+        u, converged, values, jac = localize_goals(u, constraint_goals, both, atol)
         seconds["localize"] = time.perf_counter() - clock
         if objective is not None and len(u):
             clock = time.perf_counter()
-            both = Quantities(surrogate, box, [*quantities.names, objective.quantity])
-            before_slide = both(u[converged])[0][:, -1].cpu().numpy()
-            u[converged] = slide(u[converged], constraint_goals, objective, both, atol, travel)
+            before_slide = values[converged][:, -1].cpu().numpy()
+            u[converged] = slide(u[converged], constraint_goals, objective, both, atol, travel,
+                                 at_start=(values[converged], jac[converged]))
             seconds["slide"] = time.perf_counter() - clock
         x = np.clip((lows + u * span).double().detach().cpu().numpy(), box.lows, box.highs)
         converged = converged.cpu().numpy()

@@ -297,15 +297,18 @@ def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities
 
 
 def localize_goals(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities, atol: float,
-                   max_steps: int = 30, max_step_size: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gauss-Newton onto every target and violated bound at once (see the module's notes):
-    ``u`` (n, dim) in the unit box -> (u_new (n, dim), converged (n,))."""
-    u, done, _, _ = _gauss_newton(u, goals, quantities, atol, max_steps, max_step_size)
-    return u, done
+                   max_steps: int = 30, max_step_size: float = 0.05):
+    """Gauss-Newton onto every target and violated bound at once (see the module's notes).
+
+    ``u`` (n, dim) in the unit box; ``quantities`` computes the goals' quantities first (any
+    after them, such as an objective, are evaluated along). Returns ``(u_new (n, dim),
+    converged (n,), values (n, m), jac (n, m, dim))``, the last two at ``u_new``.
+    """
+    return _gauss_newton(u, goals, quantities, atol, max_steps, max_step_size)
 
 
 def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Quantities, atol: float,
-          travel: float, steps: int = 8, slack: float = 5.0) -> torch.Tensor:
+          travel: float, steps: int = 8, slack: float = 5.0, at_start: tuple | None = None) -> torch.Tensor:
     """Lower (``minimize``) or raise (``maximize``) the objective from feasible points ``u``
     (n, dim) while keeping every constraint goal. ``quantities`` computes the constraint
     goals' quantities and then the objective's, last.
@@ -316,13 +319,14 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     stays within ``slack * atol`` of every constraint, improves, and stays within
     ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
     stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
-    Gauss-Newton pass brings every sample back within ``atol``. Returns the new ``u``.
+    Gauss-Newton pass brings every sample back within ``atol``. ``at_start`` may hand in
+    ``quantities(u)`` already computed (values, jac). Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
     m = len(goals)
     start = u.clone()
     u = u.clone()
-    values, jac = quantities(u)
+    values, jac = quantities(u) if at_start is None else (at_start[0].clone(), at_start[1].clone())
     h = torch.full((len(u),), travel / 2, device=u.device)
     live = torch.arange(len(u), device=u.device)
     for _ in range(steps):
