@@ -146,3 +146,15 @@ def test_train_learns_several_properties_from_a_csv(tmp_path):
     assert sur.properties_[0].lower == 0.0 and sur.properties_[1].lower is None
     with pytest.raises(UserInputError, match="different properties"):
         train_models(str(tmp_path / "two.csv"), y="gap,gap", kinds=["surrogate"], out=tmp_path / "n", augment=0)
+
+
+def test_predict_writes_every_property_of_the_surrogate(two_property_models):
+    from matdesinne.pipeline import predict_frame
+
+    x, _ = data(5, 12)
+    frame = pd.DataFrame(x, columns=SYNTH_NAMES)
+    out, outside = predict_frame(two_property_models.surrogate, frame)
+    assert list(out.columns) == [*SYNTH_NAMES, "gap_pred", "gap_std", "cost_pred", "cost_std"]
+    every = two_property_models.surrogate.predict_all(x)
+    np.testing.assert_array_equal(out["cost_pred"], every["cost"][0])
+    assert not outside.any()

@@ -29,6 +29,6 @@ def run(args) -> None:
                             space=args.space).surrogate
     out, outside = predict_frame(surrogate, frame, str(args.inp))
     write_csv(out, args.out)
-    prop = surrogate.space_.property.name
+    prop = " and ".join(p.name for p in surrogate.properties_)
     note = f"; {int(outside.sum())} row(s) lie outside the design space, where predictions extrapolate" if outside.any() else ""
     print(f"predicted {prop} for {len(out)} rows -> {args.out}{note}")
