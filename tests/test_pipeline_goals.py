@@ -144,6 +144,11 @@ def test_train_learns_several_properties_from_a_csv(tmp_path):
     sur = load_models(tmp_path / "m", generator=None).surrogate
     assert sur.space_.names == SYNTH_NAMES and [p.name for p in sur.properties_] == ["gap", "cost"]
     assert sur.properties_[0].lower == 0.0 and sur.properties_[1].lower is None
+    # generators condition on every property where the family can (the INN's y is one wide)
+    train_models(str(tmp_path / "two.csv"), y="gap,cost", y_lower=0.0, kinds=["surrogate", "cinn", "inn"],
+                 out=tmp_path / "g", epochs=2, augment=500)
+    assert load_models(tmp_path / "g", generator="cinn").generator.cond_dim == 2
+    assert load_models(tmp_path / "g", generator="inn").generator.cond_dim == 1
     with pytest.raises(UserInputError, match="different properties"):
         train_models(str(tmp_path / "two.csv"), y="gap,gap", kinds=["surrogate"], out=tmp_path / "n", augment=0)
 
@@ -158,3 +163,46 @@ def test_predict_writes_every_property_of_the_surrogate(two_property_models):
     every = two_property_models.surrogate.predict_all(x)
     np.testing.assert_array_equal(out["cost_pred"], every["cost"][0])
     assert not outside.any()
+
+
+@pytest.fixture(scope="module")
+def vector_models(tmp_path_factory, two_property_models):
+    """The same surrogate, with a cINN conditioned on (gap, cost)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("vector_models")
+    shutil.copy(two_property_models.directory / "surrogate.json", out)
+    shutil.copy(two_property_models.directory / "surrogate.safetensors", out)
+    x, y = data(3000, 2)
+    xv, yv = data(500, 3)
+    CINN(blocks=4, hidden=64, layers=2, epochs=120, patience=30, seed=0, device="cpu").fit(
+        x, y, synth_space(), xv, yv, also=[COST]).save(out)
+    return load_models(out)
+
+
+def test_a_generator_conditioned_on_both_properties_samples_the_asked_for_cost(vector_models, tmp_path):
+    gen = vector_models.generator
+    assert gen.cond_dim == 2 and [p.name for p in gen.conditions_] == ["gap", "cost"]
+    low, high = gen.condition_for(0.6, {"cost": "low"}), gen.condition_for(0.6, {"cost": "high"})
+    assert low[0] == high[0] == 0.6 and low[1] < gen.condition_for(0.6)[1] < high[1]
+    cheap, dear = gen.sample(low, 2000, seed=0), gen.sample(high, 2000, seed=0)
+    assert np.median(cost(cheap)) < np.median(cost(dear))
+    assert np.abs(synth_forward(cheap) - 0.6).mean() < 0.15
+    gen.save(tmp_path)
+    again = CINN.load(tmp_path)
+    np.testing.assert_array_equal(again.sample(low, 300, seed=1), gen.sample(low, 300, seed=1))
+    np.testing.assert_array_equal(again.quantiles_, gen.quantiles_)
+    with pytest.raises(UserInputError, match="expected 2 target"):
+        gen.sample([0.6, 0.1, 0.2], 10)
+
+
+def test_minimize_conditions_the_generator_on_the_cheap_end(vector_models, two_property_models):
+    goals = Goals.parse(["gap=0.6"], minimize="cost")
+    vector = design(vector_models, goals, n=2000, seed=6, travel=0.0)
+    assert vector.summary["condition"]["cost"] == pytest.approx(vector_models.generator.condition_for(0.6, {"cost": "low"})[1])
+    scalar = design(two_property_models, goals, n=2000, seed=6, travel=0.0)
+    x_vector, x_scalar = vector.candidates[SYNTH_NAMES].to_numpy(), scalar.candidates[SYNTH_NAMES].to_numpy()
+    assert np.median(cost(x_vector)) < np.median(cost(x_scalar))
+    assert np.mean(np.abs(synth_forward(x_vector) - 0.6) <= 0.1) >= 0.9
+    # a plain single-value design still works: the cost is conditioned at its typical value
+    assert len(design(vector_models, 0.6, n=500, seed=0).candidates) > 0

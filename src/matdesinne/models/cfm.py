@@ -30,11 +30,11 @@ SOLVERS = ("euler", "midpoint", "rk4")
 
 
 class _Velocity(nn.Module):
-    """``v(x, y, t)``: an MLP on ``[x (dim), y (1), t (1)]`` -> velocity (dim)."""
+    """``v(x, y, t)``: an MLP on ``[x (dim), y (conditions), t (1)]`` -> velocity (dim)."""
 
-    def __init__(self, dim: int, hidden: int, layers: int):
+    def __init__(self, dim: int, hidden: int, layers: int, conditions: int = 1):
         super().__init__()
-        self.net = mlp(dim + 2, dim, hidden, layers)
+        self.net = mlp(dim + 1 + conditions, dim, hidden, layers)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.net(torch.cat([x, cond, t.expand(len(x), 1)], 1))
@@ -84,7 +84,7 @@ class CFM(Generator):
             raise UserInputError(f"CFM: solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
 
     def _build_module(self) -> nn.Module:
-        return _Velocity(self.space_.dim, self.hidden, self.layers)
+        return _Velocity(self.space_.dim, self.hidden, self.layers, self.cond_dim)
 
     def _loss(self, xs, cond, gen, progress):
         n, d = xs.shape

@@ -56,7 +56,7 @@ class CINN(Generator):
         inn = ff.SequenceINN(self.space_.dim)
         for _ in range(self.blocks):
             inn.append(
-                fm.AllInOneBlock, cond=0, cond_shape=(1,), affine_clamping=self.clamp,
+                fm.AllInOneBlock, cond=0, cond_shape=(self.cond_dim,), affine_clamping=self.clamp,
                 subnet_constructor=lambda d_in, d_out: mlp(d_in, d_out, self.hidden, self.layers, zero_last=True),
             )
         return inn

@@ -16,10 +16,10 @@ from matdesinne.models.generator import Generator
 
 
 class _EncoderDecoder(nn.Module):
-    def __init__(self, dim: int, latent: int, hidden: int, layers: int):
+    def __init__(self, dim: int, latent: int, hidden: int, layers: int, conditions: int = 1):
         super().__init__()
-        self.encoder = mlp(dim + 1, 2 * latent, hidden, layers)
-        self.decoder = mlp(latent + 1, dim, hidden, layers)
+        self.encoder = mlp(dim + conditions, 2 * latent, hidden, layers)
+        self.decoder = mlp(latent + conditions, dim, hidden, layers)
 
 
 class CVAE(Generator):
@@ -57,7 +57,7 @@ class CVAE(Generator):
         self._set_params(locals())
 
     def _build_module(self) -> nn.Module:
-        return _EncoderDecoder(self.space_.dim, self.latent, self.hidden, self.layers)
+        return _EncoderDecoder(self.space_.dim, self.latent, self.hidden, self.layers, self.cond_dim)
 
     def _loss(self, xs, cond, gen, progress):
         mu, log_var = self.module_.encoder(torch.cat([xs, cond], 1)).chunk(2, dim=1)

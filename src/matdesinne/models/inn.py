@@ -47,6 +47,7 @@ class INN(Generator):
 
     kind = "inn"
     _may_be_zero = Generator._may_be_zero | {"pad", "w_y", "w_z", "w_x", "pad_noise"}
+    vector_conditions = False  # y is part of its output, one property wide
 
     def __init__(
         self,

@@ -50,7 +50,7 @@ class MDN(Generator):
 
     def _build_module(self) -> nn.Module:
         d, k = self.space_.dim, self.components
-        return mlp(1, k * (1 + d + d * (d + 1) // 2), self.hidden, self.layers)
+        return mlp(self.cond_dim, k * (1 + d + d * (d + 1) // 2), self.hidden, self.layers)
 
     def _mixture(self, cond: torch.Tensor):
         """Mixture parameters for conditions (n, 1): logits (n, k), means (n, k, d), scale_tril (n, k, d, d)."""

@@ -46,8 +46,17 @@ def augment_with_surrogate(x, y, space, surrogate: EnsembleSurrogate, n: int, se
     surrogate that labels them, so validation and test rows stay unseen.
     """
     extra = np.random.default_rng(seed).uniform(space.lows, space.highs, (n, space.dim))
-    labels, _ = surrogate.predict(extra)
-    return np.vstack([x, extra]), np.concatenate([y, labels])
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        labels, _ = surrogate.predict(extra)
+        return np.vstack([x, extra]), np.concatenate([y, labels])
+    # Several properties: the surrogate's own, in its order (it was trained on the same columns).
+    every = surrogate.predict_all(extra)
+    if len(every) != y.shape[1]:
+        raise UserInputError(f"augmenting {y.shape[1]} properties needs a surrogate of them all; it predicts "
+                             f"{', '.join(every)}")
+    labels = np.column_stack([mean for mean, _ in every.values()])
+    return np.vstack([x, extra]), np.vstack([y, labels])
 
 
 def train_models(
@@ -75,8 +84,8 @@ def train_models(
     they use the surrogate trained in the same call, or else the one already in ``out``,
     whose SHA-256 their record keeps (``surrogate_sha256``) so that the set loads as one.
     ``y`` names the property, or several (``"band_gap,strain_energy"`` or a list): the
-    generators learn the first, and the surrogate predicts them all (one ensemble, one
-    output each). ``y_lower``/``y_upper`` declare a CSV property's physical limits (a
+    surrogate predicts them all (one ensemble, one output each) and the generators
+    condition on them all (the INN, whose output holds y, on the first only). ``y_lower``/``y_upper`` declare a CSV property's physical limits (a
     built-in gap has lower = 0; they apply to the first property). With ``space`` (a material's name or TOML file), a CSV takes that space's
     columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1.
 
@@ -125,20 +134,21 @@ def train_models(
         "split": {"seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
                   "n_train": len(train), "n_val": len(val), "n_test": len(test)},
     }
-    augmented = None
+    augmented = {}  # by the number of properties: one for a generator of one condition, else all
+    properties = [o.space.property for o in also]
     with temporary_folder(out) as stage:
         for kind, model in models.items():
-            x_fit, y_fit, extra = dataset.x[train], dataset.y[train], {"augment": 0}
-            if kind == "surrogate" and also:
-                model.fit(x_fit, y_all[train], dataset.space, dataset.x[val], y_all[val],
-                          also=[o.space.property for o in also])
-            elif kind in GENERATORS and augment:
-                if augmented is None:
-                    augmented = augment_with_surrogate(x_fit, y_fit, dataset.space, labeller[0], augment, seed)
-                x_fit, y_fit = augmented
+            # The surrogate learns every property; a generator conditions on them all where its family can.
+            every = bool(also) and (kind == "surrogate" or getattr(model, "vector_conditions", False))
+            y_source = y_all if every else y_all[:, :1]
+            x_fit, y_fit, extra = dataset.x[train], y_source[train], {"augment": 0}
+            if kind in GENERATORS and augment:
+                if y_fit.shape[1] not in augmented:
+                    augmented[y_fit.shape[1]] = augment_with_surrogate(
+                        x_fit, y_fit if every else y_fit[:, 0], dataset.space, labeller[0], augment, seed)
+                x_fit, y_fit = augmented[y_fit.shape[1]]
                 extra = {"augment": augment, "surrogate_sha256": labeller[1]}
-            if not (kind == "surrogate" and also):
-                model.fit(x_fit, y_fit, dataset.space, dataset.x[val], dataset.y[val])
+            model.fit(x_fit, y_fit, dataset.space, dataset.x[val], y_source[val], **({"also": properties} if every else {}))
             model.training_.update(record, **extra)
             model.save(stage)
             if kind == "surrogate":

@@ -35,9 +35,10 @@ def generator_of(method: str) -> str:
     return method.removeprefix(PIPELINE_PREFIX)
 
 
-def generate(generator, target: float, n: int, seed: int = 0, latent: str = "normal") -> np.ndarray:
-    """Posterior samples x ~ p(x | y = target) from the generator: array (n, dim); ``latent``
-    is ``"normal"`` (i.i.d.) or ``"sobol"`` (quasi-random latent draws)."""
+def generate(generator, target, n: int, seed: int = 0, latent: str = "normal") -> np.ndarray:
+    """Posterior samples x ~ p(x | y = target) from the generator: array (n, dim); ``target``
+    is a value, or a vector for a generator of several conditions; ``latent`` is
+    ``"normal"`` (i.i.d.) or ``"sobol"`` (quasi-random latent draws)."""
     return generator.sample(target, n, seed=seed, latent=latent)
 
 
@@ -307,6 +308,22 @@ def _spread(values: np.ndarray) -> dict | None:
     return dict(zip(("min", "q25", "median", "q75", "max"), map(float, q)))
 
 
+def condition_of(generator, goals: Goals) -> np.ndarray:
+    """The condition vector a generator samples at for ``goals``: the targets' values; for
+    a property it conditions on but no goal targets, the low (``--minimize``) or high
+    (``--maximize``) end of that property among training rows at the first target, else
+    its typical value there (see :meth:`~matdesinne.models.generator.Generator.condition_for`)."""
+    objective = goals.objective
+    wants: dict = {}
+    for prop in generator.conditions_[1:]:
+        value = goals.target_of(prop.name)
+        if value is not None:
+            wants[prop.name] = value
+        elif objective is not None and objective.quantity == prop.name:
+            wants[prop.name] = "low" if objective.kind == "minimize" else "high"
+    return generator.condition_for(goals.target_of(generator.space_.property.name), wants)
+
+
 def design_for_goals(
     models: ModelSet,
     goals: Goals,
@@ -349,11 +366,12 @@ def design_for_goals(
     box = space.constrain(constraints or {})
     atol = tolerance / 20 if atol is None else atol
     seconds = {"generate": 0.0, "downselect": 0.0, "localize": 0.0, "slide": 0.0}
+    constraint_goals, objective = goals.constraints, goals.objective
+    condition = condition_of(models.generator, goals)
     clock = time.perf_counter()
-    x = generate(models.generator, target, n, seed=seed, latent=latent)
+    x = generate(models.generator, condition, n, seed=seed, latent=latent)
     seconds["generate"] = time.perf_counter() - clock
     n_in_bounds = int(box.contains(x).sum())
-    constraint_goals, objective = goals.constraints, goals.objective
     reached: dict[str, float | None] = {}
     before_slide = None
     if method == kind:  # raw samples, scored
@@ -416,7 +434,8 @@ def design_for_goals(
     err = np.abs(frame[f"{primary.name}_pred"].to_numpy() - target)
     summary = {
         "method": method, "target": float(target), "property": primary.name, "unit": primary.unit,
-        "goals": per_goal, "travel": float(travel), "tolerance": float(tolerance), "atol": float(atol),
+        "goals": per_goal, "condition": {p.name: float(v) for p, v in zip(models.generator.conditions_, condition)},
+        "travel": float(travel), "tolerance": float(tolerance), "atol": float(atol),
         "constraints": {k: list(v) for k, v in (constraints or {}).items()}, "seed": int(seed), "latent": latent,
         "models": str(models.directory), "n_requested": int(n), "n_generated": int(n), "n_in_bounds": n_in_bounds,
         "n_kept": n_kept, "n_candidates": int(len(frame)),
