@@ -102,6 +102,19 @@ def test_corrected_surrogate_fits_the_new_rows(tiny_models, new_rows, corrected)
     assert fit_residual(corrected, x[:5], y[:5]).surrogate is tiny_models.surrogate
 
 
+def test_corrected_std_includes_the_residual_variance(tiny_models, corrected):
+    x = np.random.default_rng(7).uniform(0.0, 1.0, (50, len(SYNTH_NAMES)))
+    mean, std = corrected.predict(x)
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    members = corrected.clip(corrected.raw(xt)).detach()
+    _, var = corrected._delta(xt, variance=True)
+    np.testing.assert_allclose(std, np.sqrt(members.var(0).numpy() + var.numpy()), rtol=1e-5)
+    assert var.max() > 1e-4  # so the check above can tell the GP's variance apart from the members' spread
+    every = corrected.predict_all(x)[corrected.space_.property.name]
+    np.testing.assert_array_equal(every[0], mean)
+    np.testing.assert_array_equal(every[1], std)
+
+
 def test_corrected_surrogate_is_differentiable(corrected):
     x = torch.tensor([[0.7, 0.4, 0.3], [0.5, 0.6, 0.8]], dtype=torch.float32, requires_grad=True)
     corrected.raw(x).mean(0).sum().backward()

@@ -194,11 +194,13 @@ class CorrectedSurrogate(EnsembleSurrogate):
         shape = x.shape[:-1]
         return mean.to(x.dtype).reshape(shape), None if var is None else var.to(x.dtype).reshape(shape)
 
-    def raw(self, x: torch.Tensor) -> torch.Tensor:
-        """Members' corrected raw scores, shape (members, n), property units; ``x`` is (n, dim)
-        or (members, n, dim) in physical units. Differentiable."""
+    def raw_all(self, x: torch.Tensor) -> torch.Tensor:
+        """Members' raw scores, shape (members, n, k), property units, the space's property
+        (column 0) corrected; ``x`` is (n, dim) or (members, n, dim) in physical units.
+        Differentiable. ``raw`` and the localizers read it, so they see the correction."""
         delta, _ = self._delta(x, variance=False)
-        return self.surrogate.raw(x) + delta
+        raw = self.surrogate.raw_all(x)
+        return torch.cat([(raw[..., 0] + delta).unsqueeze(-1), raw[..., 1:]], -1)
 
     def predict_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean (n,) of the floored corrected members and std (n,) including the GP's variance."""

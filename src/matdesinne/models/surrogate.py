@@ -39,6 +39,7 @@ class EnsembleSurrogate(Estimator):
     """
 
     kind = "surrogate"
+    _more_properties_key = "properties"
 
     def __init__(
         self,
@@ -69,12 +70,6 @@ class EnsembleSurrogate(Estimator):
             state.update(properties=[asdict(p) for p in self.also_], std_thresholds=list(self.std_thresholds_),
                          ranges=[list(r) for r in self.ranges_])
         return state
-
-    @classmethod
-    def _y_columns(cls, meta: dict) -> int:
-        extra = meta.get("extra")
-        also = extra.get("properties", []) if isinstance(extra, dict) else []
-        return 1 + (len(also) if isinstance(also, list) else 0)
 
     def _load_extra_state(self, state: dict) -> None:
         state = schema.fields(state, "extra", ("std_threshold",), ("properties", "std_thresholds", "ranges"))
@@ -127,6 +122,17 @@ class EnsembleSurrogate(Estimator):
         members = self.clip(self.raw(x))
         return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
 
+    def predict_tensor_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std over members of every clipped property, each shape (n, k); the
+        first column is :meth:`predict_tensor`'s, so a subclass that refines it (the loop's
+        corrected surrogate) refines both."""
+        first_mean, first_std = self.predict_tensor(x)
+        if len(self.properties_) == 1:
+            return first_mean.unsqueeze(1), first_std.unsqueeze(1)
+        members = self.clip_all(self.raw_all(x))[..., 1:]
+        mean, std = members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
+        return torch.cat([first_mean.unsqueeze(1), mean], 1), torch.cat([first_std.unsqueeze(1), std], 1)
+
     def _batches(self, x: np.ndarray, batch_size: int, every: bool) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         x = np.asarray(x, dtype=np.float64)
@@ -138,9 +144,11 @@ class EnsembleSurrogate(Estimator):
         with torch.inference_mode():
             for lo in range(0, len(x), batch_size):
                 xb = torch.from_numpy(np.array(x[lo : lo + batch_size], dtype=np.float32)).to(self.device_)
-                members = self.clip_all(self.raw_all(xb)) if every else self.clip(self.raw(xb)).unsqueeze(-1)
-                std = members.std(0) if self.members > 1 else torch.zeros_like(members[0])
-                means.append(members.mean(0).cpu().numpy())
+                if every:
+                    mean, std = self.predict_tensor_all(xb)
+                else:
+                    mean, std = (t.unsqueeze(-1) for t in self.predict_tensor(xb))
+                means.append(mean.cpu().numpy())
                 stds.append(std.cpu().numpy())
         return np.concatenate(means).astype(np.float64), np.concatenate(stds).astype(np.float64)
 
