@@ -64,7 +64,6 @@ def run(args) -> None:
     from matdesinne.io import check_distinct, check_writable, write_csv, write_json
     from matdesinne.models import load_models
     from matdesinne.pipeline import design, generator_of
-    from matdesinne.pipeline.goals import Goals
     from matdesinne.text import fmt
 
     check_writable(args.out)
@@ -75,8 +74,6 @@ def run(args) -> None:
     models = load_models(args.models, generator=generator_of(args.method), device=args.device,
                          allow_mixed=args.allow_mixed, space=args.space)
     target = goals_of(args, models.space.property.name)
-    if isinstance(target, Goals):
-        target.check(models.surrogate)
     result = design(
         models, target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation, latent=args.latent,

@@ -97,6 +97,10 @@ class Estimator(abc.ABC):
 
     kind: str = ""
 
+    #: The key of a checkpoint's ``extra`` listing the properties modelled beyond the
+    #: space's own (None: the model has one property).
+    _more_properties_key: str | None = None
+
     #: Settings of the training loop rather than of the network (documented above).
     TRAINING_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "seed", "device")
 
@@ -225,9 +229,11 @@ class Estimator(abc.ABC):
 
     @classmethod
     def _y_columns(cls, meta: dict) -> int:
-        """How many property columns a checkpoint's ``y_scaler`` has: one, unless a subclass
-        models several properties."""
-        return 1
+        """How many property columns a checkpoint's ``y_scaler`` has: one, plus the further
+        properties listed under :attr:`_more_properties_key` in its ``extra``."""
+        extra = meta.get("extra")
+        more = extra.get(cls._more_properties_key, []) if cls._more_properties_key and isinstance(extra, dict) else []
+        return 1 + (len(more) if isinstance(more, list) else 0)
 
     @classmethod
     def _from_meta(cls, meta: dict, size_limit: int) -> "Estimator":

@@ -47,6 +47,7 @@ class Generator(Estimator):
     y_noise: float
     #: Whether the family can condition on several properties at once.
     vector_conditions: bool = True
+    _more_properties_key = "conditions"
     _may_be_zero = Estimator._may_be_zero | {"y_noise"}
 
     # --- coordinates --------------------------------------------------------------------
@@ -114,12 +115,6 @@ class Generator(Estimator):
             return {}
         return {"conditions": [asdict(p) for p in self.conditions_[1:]],
                 "quantile_edges": self.quantile_edges_.tolist(), "quantiles": self.quantiles_.tolist()}
-
-    @classmethod
-    def _y_columns(cls, meta: dict) -> int:
-        extra = meta.get("extra")
-        also = extra.get("conditions", []) if isinstance(extra, dict) else []
-        return 1 + (len(also) if isinstance(also, list) else 0)
 
     def _load_extra_state(self, state: dict) -> None:
         state = schema.fields(state, "extra", (), ("conditions", "quantile_edges", "quantiles"))

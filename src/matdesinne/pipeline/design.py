@@ -20,7 +20,7 @@ from matdesinne.errors import UserInputError
 from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS, ModelSet
 from matdesinne.pipeline.goals import (
-    DESIGN_FUNCTIONS, Goals, Quantities, design_function_values, localize_goals, slide,
+    DESIGN_FUNCTIONS, Goals, Quantities, design_function_values, goal_met, localize_goals, slide,
 )
 
 PIPELINE_PREFIX = "matdesinne-"
@@ -98,34 +98,27 @@ def localize(
     gives the direction out.
     """
     device = surrogate.device_
-    lows = torch.as_tensor(space.lows, dtype=torch.float32, device=device)
-    span = torch.as_tensor(space.highs - space.lows, dtype=torch.float32, device=device)
+    # The mean prediction and its slope (with the floored-members fallback) in the unit box.
+    quantity = Quantities(surrogate, space, [surrogate.space_.property.name])
+    lows, span = quantity.lows, quantity.span
     u = ((torch.as_tensor(x, dtype=torch.float32, device=device) - lows) / span).clamp(0, 1)
     converged = torch.zeros(len(u), dtype=torch.bool, device=device)
     moved = torch.zeros(len(u), dtype=torch.bool, device=device)
     active = torch.arange(len(u), device=device)
-    members = surrogate.members
     for _ in range(max_steps + 1):
         if len(active) == 0:
             break
-        # One leaf per member, so one backward pass gives each member's gradient.
-        ua = u[active].unsqueeze(0).repeat(members, 1, 1).requires_grad_(True)
-        raw = surrogate.raw(lows + ua * span)  # (members, n_active)
-        clipped = surrogate.clip(raw)
-        (grad_raw,) = torch.autograd.grad(raw.sum(), ua)
+        ua_now = u[active]
+        values, grads = quantity(ua_now)
         with torch.no_grad():
-            resid = clipped.mean(0) - target
+            resid = values[:, 0] - target
             done = resid.abs() <= atol
             converged[active[done]] = True
             keep = ~done
-            active, ua_now = active[keep], ua[0, keep]
+            active, ua_now = active[keep], ua_now[keep]
             if len(active) == 0:
                 break
-            grad_raw, resid, clipped, raw = grad_raw[:, keep], resid[keep], clipped[:, keep], raw[:, keep]
-            live = (clipped == raw).float().unsqueeze(-1)  # members not pinned at a limit
-            g = (grad_raw * live).mean(0)
-            flat = g.norm(dim=1) < 1e-8
-            g[flat] = grad_raw.mean(0)[flat]
+            resid, g = resid[keep], grads[keep, 0]
             direction = -resid.unsqueeze(1) * g
             # Drop components that would push through an active bound, then re-solve.
             pinned = ((ua_now <= 0) & (direction < 0)) | ((ua_now >= 1) & (direction > 0))
@@ -288,12 +281,6 @@ def design(
     return DesignResult(frame, summary)
 
 
-def _goal_met(goal, values: np.ndarray, tolerance: float) -> np.ndarray:
-    if goal.kind == "target":
-        return np.abs(values - goal.value) <= tolerance
-    return values >= goal.value if goal.kind == "min" else values <= goal.value
-
-
 def _quantity_columns(models: ModelSet, x: np.ndarray, goals: Goals) -> tuple[dict, dict]:
     """Every predicted property's (mean, std) and every design function the goals use, for ``x``."""
     predicted = models.surrogate.predict_all(x)
@@ -375,7 +362,6 @@ def design_for_goals(
     reached: dict[str, float | None] = {}
     before_slide = None
     if method == kind:  # raw samples, scored
-        keep = np.ones(n, dtype=bool)
         n_kept = n
     else:
         clock = time.perf_counter()
@@ -399,23 +385,23 @@ def design_for_goals(
             seconds["slide"] = time.perf_counter() - clock
         x = np.clip((lows + u * span).double().detach().cpu().numpy(), box.lows, box.highs)
         converged = converged.cpu().numpy()
-        predicted, exact = _quantity_columns(models, x, goals)
-        keep = converged & box.contains(x)
+    predicted, exact = _quantity_columns(models, x, goals)
+    keep = np.ones(len(x), dtype=bool)
+    if method != kind:  # the pipeline's candidates meet every goal, confidently predicted
+        keep &= converged & box.contains(x)
         for j, p in enumerate(surrogate.properties_):
-            used = j == 0 or p.name in goals.quantities
-            if used:
+            if j == 0 or p.name in goals.quantities:
                 keep &= predicted[p.name][1] <= surrogate.std_thresholds_[j]
         for g in constraint_goals:
-            values = predicted[g.quantity][0] if g.quantity in predicted else exact[g.quantity]
-            met = _goal_met(g, values, tolerance)
+            got = predicted[g.quantity][0] if g.quantity in predicted else exact[g.quantity]
+            met = goal_met(g, got, tolerance)
             reached[str(g)] = float(met.mean()) if len(met) else None
             keep &= met
-    predicted, exact = _quantity_columns(models, x[keep], goals)
     frame = pd.DataFrame(x[keep], columns=space.names)
     for name, (mean, std) in predicted.items():
-        frame[f"{name}_pred"], frame[f"{name}_std"] = mean, std
+        frame[f"{name}_pred"], frame[f"{name}_std"] = mean[keep], std[keep]
     for name, values in exact.items():
-        frame[name] = values
+        frame[name] = values[keep]
     frame["target"] = float(target)
     if objective is not None:
         column = f"{objective.quantity}_pred" if objective.quantity in predicted else objective.quantity

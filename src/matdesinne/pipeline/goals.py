@@ -232,11 +232,18 @@ def _residuals(goals: Sequence[Goal], values: torch.Tensor, atol: float) -> tupl
     return r, active
 
 
+def goal_met(goal: Goal, values, tolerance: float):
+    """Which ``values`` (a NumPy array or a tensor) meet a constraint ``goal``: a target
+    within ``tolerance``, a bound exactly."""
+    if goal.kind == "target":
+        return abs(values - goal.value) <= tolerance
+    return values >= goal.value if goal.kind == "min" else values <= goal.value
+
+
 def _satisfied(goals: Sequence[Goal], values: torch.Tensor, atol: float) -> torch.Tensor:
     ok = torch.ones(len(values), dtype=torch.bool, device=values.device)
     for i, g in enumerate(goals):
-        v = values[:, i]
-        ok &= (v - g.value).abs() <= atol if g.kind == "target" else (v >= g.value if g.kind == "min" else v <= g.value)
+        ok &= goal_met(g, values[:, i], atol)
     return ok
 
 

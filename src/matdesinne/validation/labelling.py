@@ -35,6 +35,20 @@ def reference_design(found: Material) -> dict[str, float]:
     return {p.name: float(p.equilibrium or 0.0) for p in found.parameters}
 
 
+def reference_result(results: pd.DataFrame, found: Material, space, hint: str = "") -> pd.Series:
+    """The stored result of ``found``'s reference structure among ``results`` (its
+    ``dft_energy`` is the zero of the strain energy), found by its design: a store may hold
+    other designs too. A missing or failed one is refused in one line ending in ``hint``."""
+    reference = reference_design(found)
+    wanted = design_key([reference[n] for n in space.names])
+    keys = [design_key(v) for v in results[space.names].to_numpy(float)]
+    ref = results.iloc[keys.index(wanted)] if wanted in keys else None
+    if ref is None or ref["status"] != Status.OK.value:
+        raise UserInputError(f"the reference structure of {found.name} failed: "
+                             f"{'not computed' if ref is None else ref['error']}{hint}")
+    return ref
+
+
 def label(
     points: pd.DataFrame,
     found: Material,
@@ -82,11 +96,7 @@ def label(
     # The store may hold other runs' results too: answer each point by its design.
     results = run.results
     row_of = {design_key(v): i for i, v in enumerate(results[space.names].to_numpy(float))}
-    ref_key = design_key([reference[n] for n in space.names])
-    ref = results.iloc[row_of[ref_key]] if ref_key in row_of else None
-    if ref is None or ref["status"] != Status.OK.value:
-        raise UserInputError(f"the reference structure of {found.name} failed: "
-                             f"{'not computed' if ref is None else ref['error']}; see {outputs.csv}")
+    ref = reference_result(results, found, space, f"; see {outputs.csv}")
     ref_energy = float(ref["dft_energy"])
     keys = list(dict.fromkeys(design_key(v) for v in points[space.names].to_numpy(float)))
     everything = results.iloc[[row_of[k] for k in keys if k in row_of]]
@@ -155,14 +165,9 @@ def add_strain_energy(
     ref_run = validate(reference, space, ref_store, settings=settings, calibration=calibration, scheduler=scheduler,
                        workers=workers, source="reference", echo=echo, progress=False, report=False,
                        build=found.builder)
-    # The store holds the candidates too: find the reference by its design.
-    wanted = design_key(reference[space.names].to_numpy(float)[0])
-    keys = [design_key(v) for v in ref_run.results[space.names].to_numpy(float)]
-    ref = ref_run.results.iloc[keys.index(wanted)]
-    if ref["status"] != Status.OK.value:
-        raise UserInputError(f"the reference structure of {found.name} failed: {ref['error']}")
+    ref_energy = float(reference_result(ref_run.results, found, space)["dft_energy"])
     results = run.results.copy()
-    results[f"dft_{STRAIN_ENERGY}"] = results["dft_energy"].astype(float) - float(ref["dft_energy"])
+    results[f"dft_{STRAIN_ENERGY}"] = results["dft_energy"].astype(float) - ref_energy
     if f"{STRAIN_ENERGY}_pred" not in candidates and predict is not None:
         results[f"{STRAIN_ENERGY}_pred"] = predict(results[space.names].to_numpy(float))
     elif f"{STRAIN_ENERGY}_pred" in candidates:
@@ -174,7 +179,7 @@ def add_strain_energy(
     write_csv(results, outputs.csv)
     ok = results[results["status"] == Status.OK.value]
     energies = ok[f"dft_{STRAIN_ENERGY}"].to_numpy(float)
-    entry = {"reference_energy_per_atom": float(ref["dft_energy"]), "n": int(len(energies)),
+    entry = {"reference_energy_per_atom": ref_energy, "n": int(len(energies)),
              "median": float(pd.Series(energies).median()) if len(energies) else None,
              "mean": float(energies.mean()) if len(energies) else None}
     if f"{STRAIN_ENERGY}_pred" in ok:
