@@ -343,3 +343,16 @@ def test_bad_goals_give_one_line_exit_2_and_no_file(capsys, tmp_path, argv, frag
     out = tmp_path / "c.csv"
     assert_one_line_error(capsys, ["design", *argv, "--n", 100, "--out", out], fragment)
     assert not out.exists()
+
+
+def test_an_output_that_names_a_model_file_is_refused(capsys, tmp_path, tiny_models_dir):
+    models = Path(tiny_models_dir)
+    before = {p.name: p.read_bytes() for p in models.iterdir()}
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"p0": [0.2], "p1": [0.5], "p2": [0.1]}).to_csv(rows, index=False)
+    for argv in (["design", "--target", 0.5, "--n", 100, "--models", models, "--out", models / "surrogate.json"],
+                 ["design", "--target", "gap=0.5", "--n", 100, "--models", models, "--out", tmp_path / "c.csv",
+                  "--summary", models / "cinn.json"],
+                 ["predict", "--in", rows, "--models", models, "--out", models / "surrogate.json"]):
+        assert_one_line_error(capsys, argv, "is also an input of this command")
+    assert {p.name: p.read_bytes() for p in models.iterdir()} == before

@@ -73,6 +73,7 @@ def run(args) -> None:
     constraints = a.parse_constraints(args.constrain)
     models = load_models(args.models, generator=generator_of(args.method), device=args.device,
                          allow_mixed=args.allow_mixed, space=args.space)
+    check_distinct([args.out, args.summary], models.files)
     target = goals_of(args, models.space.property.name)
     result = design(
         models, target, n=args.n, method=args.method, tolerance=args.tolerance,

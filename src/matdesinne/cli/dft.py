@@ -75,7 +75,7 @@ def _validate(args) -> None:
     calibration = resolve_calibration(args.calibration, models.directory, resolve_settings(args.settings))
     frame = read_csv(args.candidates)
     rows = select_rows(len(frame), args.limit, args.sample, args.seed)
-    run = validate(frame, surrogate.space_, args.out, inputs=[args.candidates], settings=args.settings,
+    run = validate(frame, surrogate.space_, args.out, inputs=[args.candidates, *models.files], settings=args.settings,
                    calibration=calibration, rows=rows, scheduler=args.scheduler, workers=args.workers,
                    force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
                    source=str(args.candidates), echo=_say, build=models.builder)

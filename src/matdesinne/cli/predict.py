@@ -25,8 +25,10 @@ def run(args) -> None:
     check_writable(args.out)
     check_distinct([args.out], [args.inp])
     frame = read_csv(args.inp)
-    surrogate = load_models(args.models, generator=None, device=args.device, allow_mixed=args.allow_mixed,
-                            space=args.space).surrogate
+    models = load_models(args.models, generator=None, device=args.device, allow_mixed=args.allow_mixed,
+                         space=args.space)
+    check_distinct([args.out], [args.inp, *models.files])
+    surrogate = models.surrogate
     out, outside = predict_frame(surrogate, frame, str(args.inp))
     write_csv(out, args.out)
     prop = " and ".join(p.name for p in surrogate.properties_)

@@ -56,6 +56,12 @@ class ModelSet:
         return material_of(self.space, self.space_file)
 
     @property
+    def files(self) -> list[Path]:
+        """Every file of the models folder (checkpoints, manifest, calibrations): inputs that
+        a command's outputs must not overwrite."""
+        return sorted(p for p in self.directory.iterdir() if p.is_file())
+
+    @property
     def builder(self):
         """The structure builder of the models' material; None where it has none (whoever
         needs structures then refuses in one line, after checking the rest of its input)."""
