@@ -107,7 +107,7 @@ def test_corrected_std_includes_the_residual_variance(tiny_models, corrected):
     mean, std = corrected.predict(x)
     xt = torch.as_tensor(x, dtype=torch.float32)
     members = corrected.clip(corrected.raw(xt)).detach()
-    _, var = corrected._delta(xt, variance=True)
+    _, var = corrected._deltas(xt, variance=True)[0]
     np.testing.assert_allclose(std, np.sqrt(members.var(0).numpy() + var.numpy()), rtol=1e-5)
     assert var.max() > 1e-4  # so the check above can tell the GP's variance apart from the members' spread
     every = corrected.predict_all(x)[corrected.space_.property.name]

@@ -147,3 +147,28 @@ def test_a_refused_campaign_creates_no_folder_and_tell_never_reads_its_own_state
     before = (asked / "campaign.json").read_bytes()
     code, _, err = run(capsys, "loop", "tell", asked / "campaign.json", "--out", asked, "--models", tiny_models_dir)
     assert code == 2 and "also an input" in err and (asked / "campaign.json").read_bytes() == before
+
+
+def test_a_real_gpaw_campaign_with_several_goals_learns_the_strain_energy_too(capsys, tmp_path):
+    pytest.importorskip("gpaw")
+    settings = tmp_path / "tiny.json"
+    settings.write_text(json.dumps(TINY))
+    folder = tmp_path / "campaign"
+    code, out, err = run(capsys, "loop", "--space", "ws2", "--out", folder, "--targets", "1.0", "--minimize",
+                         "strain_energy", "--rounds", "1", "--batch", "2", "--n", "2000", "--settings", settings,
+                         "--calibration", "none", "--workers", "1")
+    assert code == 0, err
+    meta = json.loads((folder / "campaign.json").read_text())
+    assert meta["settings"]["goals"] == [["minimize", "strain_energy", None]]
+    rows = pd.DataFrame(meta["state"]["rows"])
+    assert len(rows) == 2 and rows["band_gap"].notna().all() and rows["strain_energy"].notna().all()
+    # what was told is what DFT gave: the design's energy per atom less the reference's
+    results = pd.read_csv(folder / "dft.csv")
+    told = dict(zip(results["candidate"], results["dft_strain_energy"]))
+    np.testing.assert_allclose(sorted(rows["strain_energy"]), sorted(told.values()))
+    record = meta["rounds"][0]
+    assert record["strain_energy_median"] == pytest.approx(float(np.median(rows["strain_energy"])))
+    assert 0.0 <= record["goals_met"] <= 1.0
+    assert "every goal met (DFT) by" in out and "strain_energy median" in out
+    corrected = meta["updates"][0]
+    assert corrected["told"] == 2

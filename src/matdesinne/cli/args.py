@@ -127,6 +127,19 @@ def add_dft(parser: argparse.ArgumentParser, cluster: bool = True) -> None:
                             help="local cluster size, one single-threaded worker each (default: one per core)")
 
 
+def add_further_goals(parser: argparse.ArgumentParser, unset_is_none: bool = False) -> None:
+    """``--min``, ``--max`` (bounds) and ``--minimize`` / ``--maximize`` (one objective);
+    with ``unset_is_none``, bounds not given are None (to tell "not given" from "none")."""
+    default = None if unset_is_none else []
+    parser.add_argument("--min", action="append", default=default, metavar="P=V", help="goal: P >= V (repeatable)")
+    parser.add_argument("--max", action="append", default=default, metavar="P=V", help="goal: P <= V (repeatable)")
+    objective = parser.add_mutually_exclusive_group()
+    objective.add_argument("--minimize", metavar="P",
+                           help="rank and slide candidates toward low P: a predicted property (e.g. strain_energy) "
+                                "or 'strain' (mean absolute lattice strain, %%)")
+    objective.add_argument("--maximize", metavar="P", help="as --minimize, toward high P")
+
+
 def add_constrain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--constrain", action="append", default=[], metavar="P=LO:HI",
                         help="narrow a parameter's range, e.g. efield=-0.5:0.5 (repeatable, once per parameter)")

@@ -14,13 +14,7 @@ def add_parser(sub, name: str):
     p = sub.add_parser(name, help="propose candidates with a target property (and further goals)")
     p.add_argument("--target", action="append", required=True, metavar="[P=]V",
                    help="target value of the space's property (e.g. 1.0), or P=V for property P; repeatable")
-    p.add_argument("--min", action="append", default=[], metavar="P=V", help="goal: P >= V (repeatable)")
-    p.add_argument("--max", action="append", default=[], metavar="P=V", help="goal: P <= V (repeatable)")
-    objective = p.add_mutually_exclusive_group()
-    objective.add_argument("--minimize", metavar="P",
-                           help="rank and slide candidates toward low P: a predicted property (e.g. strain_energy) "
-                                "or 'strain' (mean absolute lattice strain, %%)")
-    objective.add_argument("--maximize", metavar="P", help="as --minimize, toward high P")
+    a.add_further_goals(p)
     p.add_argument("--travel", type=a.nonnegative_float, default=0.1,
                    help="how far --minimize/--maximize may move a candidate, in the design box scaled to unit side "
                         "(default: 0.1; 0 keeps localized designs, more trades diversity for the objective)")

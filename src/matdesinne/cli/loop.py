@@ -13,7 +13,7 @@ from matdesinne.loop.acquisition import CONFIDENT
 INTERRUPTED = "finished DFT results and told rows are kept; run the same command again to resume"
 
 #: Built-in defaults of the options a stored campaign may fill in instead.
-DEFAULTS = {"targets": None, "batch": 20, "seed": 0, "tolerance": 0.1, "n": 10000, "update": "auto", "confident": CONFIDENT}
+DEFAULTS = {"targets": None, "goals": None, "batch": 20, "seed": 0, "tolerance": 0.1, "n": 10000, "update": "auto", "confident": CONFIDENT}
 
 
 def _campaign_options(p, new: bool) -> None:
@@ -23,6 +23,7 @@ def _campaign_options(p, new: bool) -> None:
     if not new:
         return
     p.add_argument("--targets", type=a.finite_float, nargs="+", help="target values, e.g. 0.5 1.0 (a new campaign)")
+    a.add_further_goals(p, unset_is_none=True)  # beside every target, e.g. --minimize strain_energy
     p.add_argument("--batch", type=a.positive_int, help="designs per target per round (default: 20)")
     p.add_argument("--tolerance", type=a.positive_float, help="down-selection window around each target (default: 0.1)")
     p.add_argument("--n", type=a.positive_int, help="generator samples per target per design (default: 10000)")
@@ -63,17 +64,26 @@ def _settings(args, models, dft: dict | None, calibration):
 
     path = args.out / CAMPAIGN_FILE
     stored = read_json(path).get("settings", {}) if path.is_file() and not args.force else {}
-    given = {"targets": args.targets, "batch": args.batch, "seed": args.seed, "tolerance": args.tolerance,
+    given = {"targets": args.targets, "goals": _goal_records(args), "batch": args.batch, "seed": args.seed, "tolerance": args.tolerance,
              "n": args.n, "update": args.update, "confident": args.confident}
     stored_names = {"n": "n_samples"}
     value = {k: v if v is not None else stored.get(stored_names.get(k, k), DEFAULTS[k]) for k, v in given.items()}
     if value["targets"] is None:
         raise UserInputError(f"{args.out} holds no campaign yet: give --targets")
-    return LoopSettings(targets=tuple(float(t) for t in value["targets"]), batch=int(value["batch"]),
+    return LoopSettings(targets=tuple(float(t) for t in value["targets"]), goals=value["goals"], batch=int(value["batch"]),
                         seed=int(value["seed"]), tolerance=float(value["tolerance"]), n_samples=int(value["n"]),
                         update=str(value["update"]), confident=float(value["confident"]),
                         models=os.path.realpath(models.directory),
                         dft=dft, calibration=None if calibration is None else calibration.offset)
+
+
+def _goal_records(args) -> list | None:
+    """The further goals on the command line as records, None when none is given."""
+    from matdesinne.pipeline.goals import Goals
+
+    if not (args.min or args.max or args.minimize or args.maximize):
+        return None
+    return Goals.parse((), args.min or (), args.max or (), args.minimize, args.maximize).to_records()
 
 
 def _say(line: str) -> None:
@@ -121,7 +131,7 @@ def _ask(args, models) -> None:
     batch = args.batch or (settings.batch if settings else DEFAULTS["batch"])
     frame, paths = ask_files(args.out, models, settings, batch, fmt_structures=args.format, force=args.force)
     print(f"asked {len(frame)} designs (round {int(frame['round'].iloc[0]) if len(frame) else '-'}); "
-          f"compute {models.space.property.name} for each id, then `matdesinne loop tell --out {args.out} RESULTS.csv`; "
+          f"compute {' and '.join(p.name for p in models.surrogate.properties_)} for each id, then `matdesinne loop tell --out {args.out} RESULTS.csv`; "
           "wrote " + ", ".join(str(p) for p in paths if p.suffix == ".csv"))
 
 

@@ -79,7 +79,7 @@ def select_batch(
     fewer candidates are eligible. Deterministic: ties go to the earlier row.
 
     ``confident`` < 1 exploits instead: only that fraction of the candidates with the lowest
-    ``std`` is eligible, and among them the picks are spread from each other by distance
+    ``std`` is eligible (of those not already ``min_distance`` from a labelled design), and among them the picks are spread from each other by distance
     alone (labelled designs still keep them ``min_distance`` away; see :data:`CONFIDENT`).
     Pass as ``std`` whatever measures doubt: a campaign passes the distance to the nearest
     design whose truth it knows.
@@ -104,9 +104,6 @@ def select_batch(
     first = {k: i for i, k in reversed(list(enumerate(keys)))}  # each design's first row
     eligible = np.array([first[k] == i and k not in taken for i, k in enumerate(keys)], dtype=bool)
     eligible &= np.isfinite(u).all(1)
-    if confident < 1 and eligible.any():
-        eligible &= weight <= np.quantile(weight[eligible], confident)
-        weight = np.ones_like(weight)  # within the confident set: spread alone
     nearest = np.full(len(u), np.inf)
     if taken:
         for row in to_unit(labelled, space):
@@ -114,6 +111,9 @@ def select_batch(
     if confident < 1:  # exploiting: keep clear of labelled designs, but spread only among the picks
         eligible &= nearest >= min_distance
         nearest = np.full(len(u), np.inf)
+        if eligible.any():  # the confident fraction of what is left, so a batch never comes back empty
+            eligible &= weight <= np.quantile(weight[eligible], confident)
+        weight = np.ones_like(weight)  # within the confident set: spread alone
     picks: list[int] = []
     while len(picks) < batch:
         eligible &= nearest >= min_distance

@@ -30,6 +30,7 @@ from matdesinne.loop.refit import base_rows
 from matdesinne.loop.update import METHODS, apply_update, choose_update
 from matdesinne.models import EnsembleSurrogate, ModelSet
 from matdesinne.pipeline.design import check_trained_range, design
+from matdesinne.pipeline.goals import Goal, Goals, design_function_values, goal_met
 
 #: ``update=`` choices: "auto" cross-validates every method of :data:`~matdesinne.loop.update.METHODS`.
 UPDATES = ("auto", *METHODS)
@@ -71,6 +72,13 @@ class Campaign:
         surrogate's recorded training rows, or uniform points it labels itself.
     refit_options : settings for :func:`~matdesinne.loop.refit.refit_surrogate`
         (``steps``, ``batch_size``, ``weight``, ``lr``).
+    goals : further goals beside each target (:class:`~matdesinne.pipeline.goals.Goals`:
+        bounds, targets on other properties, an objective such as
+        ``Goals.parse(minimize="strain_energy")``); every design then meets them all (see
+        :func:`~matdesinne.pipeline.design.design_for_goals`). None: the target alone.
+
+    With a surrogate of several properties, :meth:`tell` takes every one it predicts
+    (``<property>`` columns; the further ones may be missing) and the updates learn each.
 
     Attributes
     ----------
@@ -106,6 +114,7 @@ class Campaign:
         confident: float = CONFIDENT,
         base: tuple[np.ndarray, np.ndarray] | None = None,
         refit_options: Mapping | None = None,
+        goals: Goals | None = None,
     ):
         self.models = models
         self.prior: EnsembleSurrogate = models.surrogate
@@ -132,6 +141,11 @@ class Campaign:
         self.confident = float(confident)
         self.refit_options = dict(refit_options or {})
         self._base = base
+        self.properties = [q.name for q in self.prior.properties_]
+        self.goals = _check_goals(goals, self.property_name)
+        if self.goals is not None:
+            for target in self.targets:  # refuses a target outside the goals' own bounds
+                self._goals_for(target).check(self.prior)
         self.model: EnsembleSurrogate = self.prior
         self.round = 0
         self._rows = pd.DataFrame({c: pd.Series(dtype=t) for c, t in self._columns().items()})
@@ -145,10 +159,21 @@ class Campaign:
     def _columns(self) -> dict[str, str]:
         """The history's columns and dtypes."""
         p = self.property_name
+        further = {c: "float64" for q in self.properties[1:] for c in (f"{q}_pred", q)}
         return {"id": "object", "round": "int64", "target": "float64", **{n: "float64" for n in self.space.names},
                 f"{p}_pred": "float64", f"{p}_std": "float64", p: "float64", "tell": "int64",
                 f"{p}_pred_before": "float64", f"{p}_pred_after": "float64", f"{p}_pred_cv": "float64",
-                "update": "object"}
+                "update": "object", **further}
+
+    def _asked_columns(self) -> list[str]:
+        """The columns :meth:`ask` returns (and :attr:`pending` holds)."""
+        p = self.property_name
+        return ["id", *self.space.names, "target", f"{p}_pred", f"{p}_std",
+                *(f"{q}_pred" for q in self.properties[1:]), "round"]
+
+    def _goals_for(self, target: float) -> Goals:
+        """The target on the space's property and the campaign's further goals."""
+        return self.goals.plus(Goal("target", self.property_name, float(target)))
 
     def _seed(self, stream: int, *index: int) -> int:
         """A seed for one use (``stream``, e.g. the ask of round r for target t), from the campaign's."""
@@ -160,7 +185,8 @@ class Campaign:
         return ModelSet(self.models.generator, self.model, self.models.directory)
 
     def _design(self, target: float, seed: int, n: int | None = None) -> pd.DataFrame:
-        return design(self.current_models, target, n=n or self.n_samples, tolerance=self.tolerance,
+        wanted = target if self.goals is None else self._goals_for(target)
+        return design(self.current_models, wanted, n=n or self.n_samples, tolerance=self.tolerance,
                       constraints=self.constraints, seed=seed).candidates
 
     # --- ask --------------------------------------------------------------------------
@@ -187,10 +213,10 @@ class Campaign:
             chosen = cands.iloc[pick].reset_index(drop=True)
             chosen.insert(0, "id", [f"r{self.round}-t{target!r}-{k}" for k in range(len(chosen))])
             chosen["round"] = self.round
-            batches.append(chosen[["id", *names, "target", f"{p}_pred", f"{p}_std", "round"]])
+            batches.append(chosen[self._asked_columns()])
         out = pd.concat(batches, ignore_index=True)
         new = out.assign(**{p: np.nan, "tell": -1, f"{p}_pred_before": np.nan, f"{p}_pred_after": np.nan,
-                            f"{p}_pred_cv": np.nan, "update": ""})
+                            f"{p}_pred_cv": np.nan, "update": "", **{q: np.nan for q in self.properties[1:]}})
         self._rows = pd.concat([self._rows, new[list(self._columns())]], ignore_index=True).astype(self._columns())
         self.round += 1
         return out.copy()
@@ -207,7 +233,8 @@ class Campaign:
 
     # --- tell -------------------------------------------------------------------------
     def _checked_tell(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Positions in the history (k,) and values (k,) of a tell, or a one-line refusal."""
+        """Positions in the history (m,) and values (m, properties) of a tell, or a one-line
+        refusal. A further property's column may be missing or hold blanks (NaN: not told)."""
         p, names = self.property_name, self.space.names
         if not isinstance(frame, pd.DataFrame):
             raise UserInputError(f"tell needs a DataFrame with columns id and {p}, got {type(frame).__name__}")
@@ -227,15 +254,22 @@ class Campaign:
             if self._rows.at[position[i], "tell"] >= 0:
                 raise UserInputError(f"tell: id {i!r} (row {row}) was already told; nothing was told")
             seen.add(i)
-        values = pd.to_numeric(frame[p], errors="coerce").to_numpy(dtype=np.float64)
-        lower, upper = self.space.property.lower, self.space.property.upper
-        for row, (i, v) in enumerate(zip(ids, values), start=1):
-            if not math.isfinite(v):
-                raise UserInputError(f"tell: {p} of id {i!r} (row {row}) is {frame[p].iloc[row - 1]}, "
-                                     "not a finite number; nothing was told")
-            if (lower is not None and v < lower) or (upper is not None and v > upper):
-                raise UserInputError(f"tell: {p} = {v:g} of id {i!r} (row {row}) lies outside the physical limits "
-                                     f"{lower}:{upper} {self.space.property.unit}; nothing was told")
+        columns = []
+        for j, prop in enumerate(self.prior.properties_):
+            q = prop.name
+            if q not in frame.columns:
+                columns.append(np.full(len(frame), np.nan))
+                continue
+            values = pd.to_numeric(frame[q], errors="coerce").to_numpy(dtype=np.float64)
+            for row, (i, v) in enumerate(zip(ids, values), start=1):
+                if not math.isfinite(v) and (j == 0 or not (math.isnan(v) and pd.isna(frame[q].iloc[row - 1]))):
+                    raise UserInputError(f"tell: {q} of id {i!r} (row {row}) is {frame[q].iloc[row - 1]}, "
+                                         "not a finite number; nothing was told")
+                if (prop.lower is not None and v < prop.lower) or (prop.upper is not None and v > prop.upper):
+                    raise UserInputError(f"tell: {q} = {v:g} of id {i!r} (row {row}) lies outside the physical limits "
+                                         f"{prop.lower}:{prop.upper} {prop.unit}; nothing was told")
+            columns.append(values)
+        values = np.column_stack(columns)
         pos = np.array([position[i] for i in ids], dtype=np.int64)
         if all(n in frame.columns for n in names):  # designs that come back must be the ones asked
             sent = frame[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
@@ -263,10 +297,11 @@ class Campaign:
         p, names = self.property_name, self.space.names
         k = len(self._updates)
         rows = self._rows.copy()
-        rows.loc[pos, p] = values
+        for j, q in enumerate(self.properties):
+            rows.loc[pos, q] = values[:, j]
         rows.loc[pos, "tell"] = k
         told = self._told_positions(rows)
-        x_all, y_all = rows.loc[told, names].to_numpy(), rows.loc[told, p].to_numpy()
+        x_all, y_all = rows.loc[told, names].to_numpy(), self._told_values(rows, told)
         methods = METHODS if self.update == "auto" else (self.update,)
         seed = self._seed(_UPDATE, k)
         before = self.model.predict(rows.loc[pos, names].to_numpy())[0]
@@ -289,6 +324,12 @@ class Campaign:
         told = rows.index[rows["tell"].to_numpy() >= 0].to_numpy()
         return told[np.lexsort((told, rows.loc[told, "tell"].to_numpy()))]
 
+    def _told_values(self, rows: pd.DataFrame, told: np.ndarray) -> np.ndarray:
+        """The told values the model learns: (n,) for one property, (n, k) for several."""
+        if len(self.properties) == 1:
+            return rows.loc[told, self.property_name].to_numpy()
+        return rows.loc[told, self.properties].to_numpy(dtype=np.float64)
+
     def _base_rows(self) -> tuple[np.ndarray, np.ndarray]:
         if self._base is None:
             self._base = base_rows(self.prior, seed=self._seed(_BASE))[:2]
@@ -302,15 +343,15 @@ class Campaign:
         ``tell`` (which tell brought it; -1 pending), ``<property>_pred_before`` and
         ``_pred_after`` (the model's prediction just before and after that tell's update),
         ``<property>_pred_cv`` (its K-fold held-out prediction at that update), ``update``
-        (the method chosen then)."""
+        (the method chosen then); with several properties, ``<q>_pred`` (at ask time) and
+        ``<q>`` (told) for each further one."""
         return self._rows.copy()
 
     @property
     def pending(self) -> pd.DataFrame:
         """The asked rows not told yet (columns as :meth:`ask` returns them)."""
-        p = self.property_name
         rows = self._rows[self._rows["tell"] < 0]
-        return rows[["id", *self.space.names, "target", f"{p}_pred", f"{p}_std", "round"]].reset_index(drop=True)
+        return rows[self._asked_columns()].reset_index(drop=True)
 
     @property
     def updates(self) -> list[dict]:
@@ -325,7 +366,11 @@ class Campaign:
         other side of the property's floor than the target: a metal where a gap was wanted,
         or the reverse); ``model_mae_before`` (the model's error on the batch just before
         the update that learned it) and ``model_mae_after_cv`` (held-out error after it, from
-        the K-fold cross-validation); ``method`` (the update chosen).
+        the K-fold cross-validation); ``method`` (the update chosen). With further goals:
+        ``goals_met`` (the fraction of told rows whose truth meets every goal: the target
+        within ``tolerance``, each bound, each further target) and ``<q>_median`` (the told
+        truth's median) for each further goal's quantity, a design function computed from
+        the design.
         """
         p = self.property_name
         lower = self.space.property.lower
@@ -340,9 +385,27 @@ class Campaign:
                 "model_mae_before": _mean(np.abs(told[f"{p}_pred_before"].to_numpy() - y)),
                 "model_mae_after_cv": _mean(np.abs(told[f"{p}_pred_cv"].to_numpy() - y)),
                 "method": ",".join(sorted(set(told["update"]))),
+                **self._goal_records(told, float(target)),
             })
+        further = [] if self.goals is None else ["goals_met", *(f"{q}_median" for q in self.goals.quantities)]
         return pd.DataFrame(out, columns=["round", "target", "asked", "told", "mae_vs_target", "wrong_side",
-                                          "model_mae_before", "model_mae_after_cv", "method"])
+                                          "model_mae_before", "model_mae_after_cv", "method", *further])
+
+    def _goal_records(self, told: pd.DataFrame, target: float) -> dict:
+        """``goals_met`` and ``<q>_median`` of told rows under the truth (see :meth:`records`)."""
+        if self.goals is None:
+            return {}
+        truth = {q: (told[q].to_numpy(dtype=np.float64) if q in self.properties
+                     else design_function_values(told[self.space.names].to_numpy(), self.space, q))
+                 for q in self.goals.quantities}
+        met = goal_met(Goal("target", self.property_name, target), told[self.property_name].to_numpy(), self.tolerance)
+        for g in self.goals.constraints:
+            met = met & goal_met(g, truth[g.quantity], self.tolerance)  # a NaN (not told) meets nothing
+        out = {"goals_met": float(met.mean()) if len(told) else None}
+        for q, v in truth.items():
+            v = v[np.isfinite(v)]
+            out[f"{q}_median"] = float(np.median(v)) if len(v) else None
+        return out
 
     def candidates(self, target: float, n: int | None = None, seed: int | None = None) -> pd.DataFrame:
         """Candidates for ``target`` designed with the current model (``n`` samples, default
@@ -359,7 +422,8 @@ class Campaign:
         return {"targets": list(self.targets), "tolerance": self.tolerance, "n_samples": self.n_samples,
                 "seed": self.seed, "update": self.update, "folds": self.folds,
                 "constraints": {k: list(v) for k, v in self.constraints.items()}, "min_distance": self.min_distance, "confident": self.confident,
-                "refit_options": dict(self.refit_options)}
+                "refit_options": dict(self.refit_options),
+                **({} if self.goals is None else {"goals": self.goals.to_records()})}
 
     def state_dict(self) -> dict:
         """Everything needed to resume, JSON-able (no NaN: missing values are None):
@@ -386,6 +450,8 @@ class Campaign:
                                      f"not to these models' {models.space.name!r}")
             settings = dict(state["settings"])
             settings["constraints"] = {k: tuple(v) for k, v in settings["constraints"].items()}
+            if "goals" in settings:
+                settings["goals"] = Goals.from_records(settings["goals"])
             campaign = cls(models, base=base, **settings)
             columns = campaign._columns()
             rows = pd.DataFrame(list(state["rows"]), columns=list(columns))
@@ -400,7 +466,7 @@ class Campaign:
             last = campaign._updates[-1]
             told = campaign._told_positions(campaign._rows)
             x = campaign._rows.loc[told, models.space.names].to_numpy()
-            y = campaign._rows.loc[told, campaign.property_name].to_numpy()
+            y = campaign._told_values(campaign._rows, told)
             base_needed = campaign._base_rows() if last["method"] == "refit" else None
             campaign.model = apply_update(last["method"], campaign.prior, x, y, seed=int(last["seed"]), base=base_needed,
                                           refit_options=campaign.refit_options)
@@ -416,6 +482,17 @@ def _check_targets(targets) -> list[float]:
     if not values or not all(math.isfinite(t) for t in values) or len(set(values)) != len(values):
         raise UserInputError(f"targets must be one or more distinct finite numbers, got {values}")
     return values
+
+
+def _check_goals(goals, primary: str) -> Goals | None:
+    """Further goals as given, None for none, or a one-line refusal."""
+    if goals is None or (isinstance(goals, Goals) and not goals.items):
+        return None
+    if not isinstance(goals, Goals):
+        raise UserInputError(f"goals must be Goals (matdesinne.pipeline.goals.Goals.parse(...)), got {type(goals).__name__}")
+    if any(g.kind == "target" and g.quantity == primary for g in goals.items):
+        raise UserInputError(f"give the campaign's {primary} targets as targets=, not among the further goals")
+    return goals
 
 
 def _mean(values: np.ndarray) -> float | None:

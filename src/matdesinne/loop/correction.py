@@ -153,16 +153,29 @@ def raw_residuals(raw_mean: np.ndarray, y: np.ndarray, lower: float | None) -> n
 
 
 def mean_raw(surrogate: EnsembleSurrogate, x: np.ndarray) -> np.ndarray:
-    """The ensemble members' mean raw score at ``x`` (n, dim), property units, shape (n,)."""
+    """The ensemble members' mean raw score of every property at ``x`` (n, dim), property
+    units, shape (n, k)."""
     with torch.no_grad():
         xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=surrogate.device_)
-        return surrogate.raw(xt).mean(0).double().cpu().numpy()
+        return surrogate.raw_all(xt).mean(0).double().cpu().numpy()
+
+
+def as_columns(y: np.ndarray, k: int) -> np.ndarray:
+    """Told values as one column per property, shape (n, k): ``y`` (n,) holds the first
+    property only (the others missing, NaN), ``y`` (n, k) them all (NaN where not told)."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 1:
+        return np.column_stack([y, np.full((len(y), k - 1), np.nan)])
+    if y.ndim != 2 or y.shape[1] != k:
+        raise UserInputError(f"expected told values of shape (n,) or (n, {k}), got {y.shape}")
+    return y
 
 
 class CorrectedSurrogate(EnsembleSurrogate):
-    """A surrogate plus a learned discrepancy: member ``k``'s raw score becomes
-    ``raw_k(x) + delta(x)``, ``delta`` the residual GP's mean; the prediction is the mean of
-    the floored members and its std is ``sqrt(std_ensemble^2 + var_delta)``.
+    """A surrogate plus a learned discrepancy per property: member ``k``'s raw score of
+    property ``j`` becomes ``raw_kj(x) + delta_j(x)``, ``delta_j`` the mean of property
+    ``j``'s residual GP (properties never told have none); each prediction is the mean of
+    the floored members and its std is ``sqrt(std_ensemble^2 + var_delta_j)``.
 
     It is an :class:`~matdesinne.models.EnsembleSurrogate` with the wrapped one's weights
     and learned state (shared, not copied), so the pipeline takes it as it is:
@@ -172,42 +185,67 @@ class CorrectedSurrogate(EnsembleSurrogate):
     the new truth has not visited yet, which is no reason to discard a sample.
     It is not saved as a checkpoint: a campaign's state rebuilds it from its rows.
 
+    ``residuals``: a :class:`ResidualGP` for the space's property, or ``{column: ResidualGP}``.
+
     Example::
 
-        corrected = fit_residual(models.surrogate, x_dft, y_dft)     # (n, dim), (n,)
+        corrected = fit_residual(models.surrogate, x_dft, y_dft)     # (n, dim), (n,) or (n, k)
         mean, std = corrected.predict(x)                               # each (m,)
 
     Reference: Kennedy & O'Hagan (2001), see :mod:`~matdesinne.loop.correction`.
     """
 
-    def __init__(self, surrogate: EnsembleSurrogate, residual: ResidualGP):
+    def __init__(self, surrogate: EnsembleSurrogate, residuals: ResidualGP | dict[int, ResidualGP]):
         self.__dict__.update(surrogate.__dict__)  # settings and learned state, the network shared
         self.surrogate = surrogate
-        self.residual = residual
-        self.std_threshold_ = float(np.sqrt(surrogate.std_threshold_**2 + residual.prior_variance_))
-        self.training_ = {**surrogate.training_, "correction": residual.describe()}
+        self.residuals = dict(residuals) if isinstance(residuals, dict) else {0: residuals}
+        grown = lambda j, threshold: float(np.sqrt(threshold**2 + self.residuals[j].prior_variance_)) \
+            if j in self.residuals else threshold
+        self.std_threshold_ = grown(0, surrogate.std_threshold_)
+        self.std_thresholds_ = np.array([grown(j, t) for j, t in enumerate(surrogate.std_thresholds_)])
+        self.training_ = {**surrogate.training_, "correction": {self.properties_[j].name: gp.describe()
+                                                                 for j, gp in sorted(self.residuals.items())}}
 
-    def _delta(self, x: torch.Tensor, variance: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The residual's mean and variance at ``x`` (..., dim), each shaped x's leading dims."""
+    @property
+    def residual(self) -> ResidualGP:
+        """The space's property's residual GP."""
+        return self.residuals[0]
+
+    def _deltas(self, x: torch.Tensor, variance: bool) -> dict[int, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Each corrected property's residual mean and variance at ``x`` (..., dim), each
+        shaped x's leading dims."""
         u = to_unit_tensor(x, self.space_).reshape(-1, self.space_.dim)
-        mean, var = self.residual.predict_tensor(u, variance)
         shape = x.shape[:-1]
-        return mean.to(x.dtype).reshape(shape), None if var is None else var.to(x.dtype).reshape(shape)
+        out = {}
+        for j, gp in self.residuals.items():
+            mean, var = gp.predict_tensor(u, variance)
+            out[j] = mean.to(x.dtype).reshape(shape), None if var is None else var.to(x.dtype).reshape(shape)
+        return out
 
     def raw_all(self, x: torch.Tensor) -> torch.Tensor:
-        """Members' raw scores, shape (members, n, k), property units, the space's property
-        (column 0) corrected; ``x`` is (n, dim) or (members, n, dim) in physical units.
-        Differentiable. ``raw`` and the localizers read it, so they see the correction."""
-        delta, _ = self._delta(x, variance=False)
+        """Members' raw scores, shape (members, n, k), property units, each corrected
+        property shifted by its residual; ``x`` is (n, dim) or (members, n, dim) in physical
+        units. Differentiable. ``raw`` and the localizers read it, so they see the correction."""
         raw = self.surrogate.raw_all(x)
-        return torch.cat([(raw[..., 0] + delta).unsqueeze(-1), raw[..., 1:]], -1)
+        deltas = self._deltas(x, variance=False)
+        return torch.stack([raw[..., j] + deltas[j][0] if j in deltas else raw[..., j] for j in range(raw.shape[-1])], -1)
+
+    def predict_tensor_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std (n, k) of the floored corrected members, each std including its
+        property's GP variance."""
+        deltas = self._deltas(x, variance=True)
+        raw = self.surrogate.raw_all(x)
+        k = raw.shape[-1]
+        members = self.clip_all(torch.stack([raw[..., j] + deltas[j][0] if j in deltas else raw[..., j]
+                                             for j in range(k)], -1))
+        spread = members.var(0) if self.members > 1 else torch.zeros_like(members[0])
+        extra = torch.stack([deltas[j][1] if j in deltas else torch.zeros_like(spread[:, j]) for j in range(k)], -1)
+        return members.mean(0), torch.sqrt(spread + extra)
 
     def predict_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean (n,) of the floored corrected members and std (n,) including the GP's variance."""
-        delta, var = self._delta(x, variance=True)
-        members = self.clip(self.surrogate.raw(x) + delta)
-        spread = members.var(0) if self.members > 1 else torch.zeros_like(members[0])
-        return members.mean(0), torch.sqrt(spread + var)
+        mean, std = self.predict_tensor_all(x)
+        return mean[:, 0], std[:, 0]
 
     def save(self, directory):
         raise NotImplementedError("a corrected surrogate is not saved: a campaign's rows rebuild it (Campaign.from_state)")
@@ -223,14 +261,23 @@ def prior_of(surrogate: EnsembleSurrogate) -> EnsembleSurrogate:
 
 def fit_residual(surrogate: EnsembleSurrogate, x: np.ndarray, y: np.ndarray, seed: int = 0,
                  **gp_options) -> CorrectedSurrogate:
-    """Update (a): the surrogate corrected by a GP on its residuals at the new rows.
+    """Update (a): the surrogate corrected by a GP on its residuals at the new rows, one GP
+    per property with told values.
 
-    ``x`` (n, dim) designs in physical units, ``y`` (n,) their true property values.
+    ``x`` (n, dim) designs in physical units, ``y`` their true values: (n,) for the space's
+    property, or (n, k) for every property the surrogate predicts, NaN where not told.
     ``gp_options`` go to :class:`ResidualGP`. A surrogate that is already corrected is
     corrected afresh from its base (residuals always relative to the prior model).
     """
     base = prior_of(surrogate)
     space: DesignSpace = base.space_
-    residuals = raw_residuals(mean_raw(base, x), y, space.property.lower)
-    gp = ResidualGP(seed=seed, **gp_options).fit(to_unit(x, space), residuals)
-    return CorrectedSurrogate(base, gp)
+    y = as_columns(y, len(base.properties_))
+    x = np.asarray(x, dtype=np.float64)
+    raw = mean_raw(base, x)
+    residuals = {}
+    for j, prop in enumerate(base.properties_):
+        told = np.isfinite(y[:, j])
+        if j == 0 or told.any():  # the space's property always (a campaign tells it on every row)
+            r = raw_residuals(raw[told, j], y[told, j], prop.lower)
+            residuals[j] = ResidualGP(seed=seed, **gp_options).fit(to_unit(x[told], space), r)
+    return CorrectedSurrogate(base, residuals)

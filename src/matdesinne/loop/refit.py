@@ -25,8 +25,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from matdesinne.materials import training_split
-from matdesinne.loop.correction import prior_of
+from matdesinne.materials import training_dataset, training_split
+from matdesinne.loop.correction import as_columns, prior_of
 from matdesinne.models import EnsembleSurrogate
 
 #: Uniform design points, labelled by the prior surrogate, that stand in for training rows
@@ -35,10 +35,12 @@ ANCHORS = 4096
 
 
 def base_rows(surrogate: EnsembleSurrogate, anchors: int = ANCHORS, seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """The rows a refit keeps the surrogate faithful to: ``(x (n, dim), y (n,), source)``.
+    """The rows a refit keeps the surrogate faithful to: ``(x (n, dim), y, source)``, ``y``
+    (n,) for a one-property surrogate and (n, k) for one of several properties.
 
     The training rows of the surrogate's own recorded dataset and split (a checkpoint
-    written by ``matdesinne train`` records both), so validation and test rows stay unseen.
+    written by ``matdesinne train`` records both), so validation and test rows stay unseen;
+    a further property the dataset lacks is labelled by the surrogate itself there.
     A checkpoint without that record gets ``anchors`` design points drawn uniformly from the
     box (``seed``) and labelled by the surrogate itself: what the prior model believes.
     ``source`` says which, for the campaign's record.
@@ -47,10 +49,19 @@ def base_rows(surrogate: EnsembleSurrogate, anchors: int = ANCHORS, seed: int = 
     found = training_split(surrogate.training_, space)
     if found is not None:
         dataset, (train, _, _) = found
-        return dataset.x[train], dataset.y[train], f"training rows of {surrogate.training_['data']}"
-    x = np.random.default_rng(seed).uniform(space.lows, space.highs, (anchors, space.dim))
-    y, _ = surrogate.predict(x)
-    return x, y, f"{anchors} uniform points labelled by the prior surrogate"
+        x, y, source = dataset.x[train], dataset.y[train], f"training rows of {surrogate.training_['data']}"
+    else:
+        x = np.random.default_rng(seed).uniform(space.lows, space.highs, (anchors, space.dim))
+        y, source = surrogate.predict(x)[0], f"{anchors} uniform points labelled by the prior surrogate"
+    if len(surrogate.properties_) == 1:
+        return x, y, source
+    believed = surrogate.predict_all(x)
+    columns = [y]
+    for prop in surrogate.properties_[1:]:
+        other = training_dataset(surrogate.training_, space, prop.name) if found is not None else None
+        same_rows = other is not None and len(other) == len(dataset) and np.array_equal(other.x[train], x)
+        columns.append(other.y[train] if same_rows else believed[prop.name][0])
+    return x, np.column_stack(columns), source
 
 
 @contextmanager
@@ -74,7 +85,13 @@ def one_cpu_thread(device: torch.device) -> Iterator[None]:
 
 def censored_mse(raw: torch.Tensor, y: torch.Tensor, lower: float | None, scale: float) -> torch.Tensor:
     """Mean squared error of raw scores ``raw`` (..., n) against ``y`` (n,) in units of
-    ``scale``; a row at the floor ``lower`` only penalises a raw score above it."""
+    ``scale``; a row at the floor ``lower`` only penalises a raw score above it; rows whose
+    ``y`` is NaN (not told) are left out."""
+    told = ~torch.isnan(y)
+    if not bool(told.all()):
+        raw, y = raw[..., told], y[told]
+    if y.numel() == 0:
+        return raw.sum() * 0.0
     err = raw - y
     if lower is not None:
         err = torch.where(y <= lower, torch.relu(raw - lower), err)
@@ -95,7 +112,9 @@ def refit_surrogate(
 ) -> EnsembleSurrogate:
     """Update (b): a fine-tuned copy of ``surrogate`` (the original is left as it is).
 
-    ``x_new`` (n, dim) and ``y_new`` (n,) are the new rows in physical and property units,
+    ``x_new`` (n, dim) and ``y_new`` (n,) are the new rows in physical and property units
+    (or ``y_new`` (n, k), one column per property the surrogate predicts, NaN where not
+    told; each property's loss is in units of its spread in ``base`` and they add up),
     ``base`` the ``(x, y)`` rows to stay faithful to (see :func:`base_rows`). ``steps`` Adam
     steps at learning rate ``lr``, each on ``batch_size`` base rows per member plus all new
     rows with weight ``weight``; ``seed`` fixes the batches, so the same inputs give the same
@@ -109,12 +128,17 @@ def refit_surrogate(
     prior = prior_of(surrogate)
     model = copy.deepcopy(prior)
     device = model.device_
-    lower = model.space_.property.lower
+    k = len(model.properties_)
+    lowers = [p.lower for p in model.properties_]
     xb = torch.as_tensor(np.asarray(base[0], dtype=np.float32), device=device)
-    yb = torch.as_tensor(np.asarray(base[1], dtype=np.float32), device=device)
+    yb = torch.as_tensor(np.asarray(base[1], dtype=np.float32).reshape(len(xb), k), device=device)
     xn = torch.as_tensor(np.asarray(x_new, dtype=np.float32).reshape(-1, model.space_.dim), device=device)
-    yn = torch.as_tensor(np.asarray(y_new, dtype=np.float32).reshape(-1), device=device)
-    scale = float(np.std(base[1])) or 1.0
+    yn = torch.as_tensor(as_columns(y_new, k).astype(np.float32).reshape(len(xn), k), device=device)
+    scales = [float(np.std(np.asarray(base[1], dtype=np.float64).reshape(len(xb), k)[:, j])) or 1.0 for j in range(k)]
+
+    def loss_of(raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return sum(censored_mse(raw[..., j], y[..., j], lowers[j], scales[j]) for j in range(k))
+
     batch = min(batch_size, len(xb))
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(model.module_.parameters(), lr=lr)
@@ -123,8 +147,7 @@ def refit_surrogate(
     with one_cpu_thread(device):
         for _ in range(steps):
             idx = torch.randint(len(xb), (model.members, batch), generator=gen).to(device)
-            loss = (censored_mse(model.raw(xb[idx]), yb[idx], lower, scale)
-                    + weight * censored_mse(model.raw(xn), yn, lower, scale))
+            loss = loss_of(model.raw_all(xb[idx]), yb[idx]) + weight * loss_of(model.raw_all(xn), yn)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -35,6 +35,7 @@ from matdesinne.errors import UserInputError
 from matdesinne.io import check_distinct, check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
 from matdesinne.loop.campaign import Campaign
 from matdesinne.models import ModelSet
+from matdesinne.pipeline.goals import Goals
 from matdesinne.text import fmt
 from matdesinne.validation.runner import Echo, quiet
 
@@ -59,6 +60,7 @@ class LoopSettings:
     models: str
     dft: dict | None  # DFT settings, None for ask/tell
     calibration: float | None  # the calibration's offset (eV), None without
+    goals: list | None = None  # further goals beside every target (Goals.to_records()), None without
 
     def to_dict(self) -> dict:
         return {**asdict(self), "targets": list(self.targets)}  # as JSON reads it back
@@ -99,8 +101,9 @@ def open_campaign(out: str | os.PathLike, models: ModelSet, settings: LoopSettin
             raise UserInputError(f"{path}: {err}") from None
     if settings is None:
         raise UserInputError(f"{out}: holds no campaign yet; start one with targets= (and a batch=)")
+    goals = None if settings.goals is None else Goals.from_records(settings.goals)
     campaign = Campaign(models, settings.targets, tolerance=settings.tolerance, n_samples=settings.n_samples,
-                        seed=settings.seed, update=settings.update, confident=settings.confident)
+                        seed=settings.seed, update=settings.update, confident=settings.confident, goals=goals)
     return campaign, {"format": FORMAT, "settings": settings.to_dict(), "dft_calls": 0, "started": time.time()}
 
 
@@ -136,8 +139,17 @@ def _round_lines(rounds: pd.DataFrame, calls: dict, unit: str) -> list[str]:
         lines.append(f"round {r.round}, target {r.target:g} {unit}: {r.told}/{r.asked} computed, {spent} DFT calls "
                      f"so far; DFT MAE vs target {fmt(r.mae_vs_target)} {unit}, wrong side {r.wrong_side}; model "
                      f"error vs DFT before {fmt(r.model_mae_before)}, after {fmt(r.model_mae_after_cv)} {unit} "
-                     f"(held out, update {r.method or '-'})")
+                     f"(held out, update {r.method or '-'})" + _goal_line(r))
     return lines
+
+
+def _goal_line(r) -> str:
+    """The round's further-goal figures (see Campaign.records), or nothing."""
+    fields = r._asdict()
+    if "goals_met" not in fields:
+        return ""
+    medians = ", ".join(f"{k[:-len('_median')]} median {fmt(v, '.4g')}" for k, v in fields.items() if k.endswith("_median"))
+    return f"; every goal met (DFT) by {fmt(fields['goals_met'], '.0%')} of the batch, {medians}"
 
 
 def run_loop(
@@ -160,6 +172,7 @@ def run_loop(
     ``campaign.png``. Resumes whatever an earlier, interrupted run left. Returns the
     content of ``campaign.json``."""
     from matdesinne.validation import validate
+    from matdesinne.validation.labelling import STRAIN_ENERGY, add_strain_energy
 
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds <= 0:
         raise UserInputError(f"rounds={rounds!r} must be a positive whole number")
@@ -179,13 +192,20 @@ def run_loop(
                            scheduler=scheduler, workers=workers, source=f"round {int(pending['round'].max())}",
                            echo=lambda line: echo(line) if line.startswith("DFT") else None,  # progress, not tables
                            progress=progress, report=False, build=models.builder)
+            energy = f"dft_{STRAIN_ENERGY}"
+            if STRAIN_ENERGY in campaign.properties and models.material is not None:  # learnt too: DFT gives it
+                run = add_strain_energy(run, models.material, pending, out / STORE_FILE, settings=settings.dft,
+                                        calibration=calibration, scheduler=scheduler, workers=workers)
             # The store answers by design (a result may come from an earlier run), not by row.
             res = run.results.assign(key=_keys(run.results, models.space))
-            mine = pending.assign(key=_keys(pending, models.space)).merge(res[["key", "status", "dft_gap"]], on="key")
+            wanted = ["key", "status", "dft_gap", *([energy] if energy in res else [])]
+            mine = pending.assign(key=_keys(pending, models.space)).merge(res[wanted], on="key")
             for rnd, n in mine["round"].value_counts().items():
                 calls[int(rnd)] = max(calls.get(int(rnd), 0), int(n))
             ok = mine[mine["status"] == "ok"]
             told = pd.DataFrame({"id": ok["id"].to_numpy(), prop: ok["dft_gap"].to_numpy(dtype=float)})
+            if energy in ok:
+                told[STRAIN_ENERGY] = ok[energy].to_numpy(dtype=float)
             if len(told):
                 campaign.tell(told)
             meta.update(dft_calls=int(sum(calls.values())), calls_by_round={str(k): v for k, v in calls.items()})

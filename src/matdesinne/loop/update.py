@@ -37,7 +37,8 @@ class Update:
 
 def apply_update(method: str, surrogate: EnsembleSurrogate, x: np.ndarray, y: np.ndarray, *, seed: int = 0,
                  base: tuple[np.ndarray, np.ndarray] | None = None, refit_options: dict | None = None) -> EnsembleSurrogate:
-    """``surrogate`` updated on rows ``x`` (n, dim), ``y`` (n,) by ``method`` ("residual" or
+    """``surrogate`` updated on rows ``x`` (n, dim), ``y`` (n,) (or (n, k), every property,
+    NaN where not told) by ``method`` ("residual" or
     "refit", see :data:`METHODS`). ``base`` are a refit's faithful rows (default
     :func:`~matdesinne.loop.refit.base_rows`); ``refit_options`` go to
     :func:`~matdesinne.loop.refit.refit_surrogate`."""
@@ -60,9 +61,10 @@ def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
 
 def held_out_predictions(method: str, surrogate: EnsembleSurrogate, x: np.ndarray, y: np.ndarray, *, folds: int = 5,
                          seed: int = 0, **options) -> np.ndarray:
-    """K-fold predictions (n,) of every row by ``surrogate`` updated by ``method`` on the
-    other folds' rows (``min(folds, n)`` folds; ``folds >= n`` is leave-one-out). NaN
-    everywhere with fewer than 2 rows. ``options`` go to :func:`apply_update`."""
+    """K-fold predictions (n,) of every row's first property by ``surrogate`` updated by
+    ``method`` on the other folds' rows (``min(folds, n)`` folds; ``folds >= n`` is
+    leave-one-out); ``y`` is (n,) or (n, k), as for :func:`apply_update`. NaN everywhere
+    with fewer than 2 rows. ``options`` go to :func:`apply_update`."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     out = np.full(len(y), np.nan)
@@ -81,6 +83,9 @@ def choose_update(surrogate: EnsembleSurrogate, x: np.ndarray, y: np.ndarray, me
                   refit_options: dict | None = None) -> Update:
     """Score each update method by K-fold cross-validation on the new rows ``x`` (n, dim),
     ``y`` (n,) and return the one with the lowest held-out MAE, refitted on all rows.
+
+    ``y`` is (n,), or (n, k) with every property the surrogate predicts (NaN where not
+    told); the scores are on the first property, the one the campaign targets.
 
     Every fold's model predicts rows it never saw, so the scores are honest estimates of
     how the updated model will do on the next batch, and they use only the campaign's own
@@ -102,7 +107,8 @@ def choose_update(surrogate: EnsembleSurrogate, x: np.ndarray, y: np.ndarray, me
     options = {"base": base, "refit_options": refit_options}
     y = np.asarray(y, dtype=np.float64)
     held_out = {m: held_out_predictions(m, surrogate, x, y, folds=folds, seed=seed, **options) for m in methods}
-    scores = {m: (float(np.abs(p - y).mean()) if len(y) >= 2 else None) for m, p in held_out.items()}
+    first = y if y.ndim == 1 else y[:, 0]
+    scores = {m: (float(np.abs(p - first).mean()) if len(y) >= 2 else None) for m, p in held_out.items()}
     ranked = [m for m in methods if scores[m] is not None]
     best = min(ranked, key=lambda m: scores[m]) if ranked else methods[0]
     return Update(apply_update(best, surrogate, x, y, seed=seed, **options), best, scores, held_out)

@@ -113,6 +113,31 @@ class Goals:
         goals._check_consistent()
         return goals
 
+    def to_records(self) -> list[list]:
+        """JSON-able: ``[[kind, quantity, value], ...]`` (value None for an objective)."""
+        return [[g.kind, g.quantity, g.value] for g in self.items]
+
+    @classmethod
+    def from_records(cls, records) -> "Goals":
+        """The goals of :meth:`to_records`, checked as :meth:`parse` checks; a damaged record is
+        refused in one line."""
+        try:
+            items = tuple(Goal(str(k), str(q), None if v is None else float(v)) for k, q, v in records)
+        except (TypeError, ValueError):
+            raise UserInputError(f"goals must be [kind, quantity, value] records, got {records!r}") from None
+        if any(g.kind not in KINDS or (g.value is None) != (g.kind in ("minimize", "maximize")) for g in items):
+            raise UserInputError(f"goals must be [kind, quantity, value] records with kinds {', '.join(KINDS)}, "
+                                 f"got {records!r}")
+        goals = cls(items)
+        goals._check_consistent()
+        return goals
+
+    def plus(self, *goals: Goal) -> "Goals":
+        """These goals with ``goals`` added in front, checked as :meth:`parse` checks."""
+        combined = Goals((*goals, *self.items))
+        combined._check_consistent()
+        return combined
+
     def _check_consistent(self) -> None:
         seen: dict[tuple[str, str], float] = {}
         for g in self.items:
