@@ -205,6 +205,20 @@ class Quantities:
         self.span = torch.as_tensor(space.highs - space.lows, dtype=torch.float32, device=device)
         self.index = {p.name: j for j, p in enumerate(surrogate.properties_)}
 
+    def values(self, u: torch.Tensor) -> torch.Tensor:
+        """The values (n, m) alone, as :meth:`__call__` computes them: a forward pass, no gradients."""
+        values = []
+        with torch.no_grad():
+            raw = None
+            if any(q in self.index for q in self.names):
+                raw = self.surrogate.raw_all(self.lows + u.unsqueeze(0).repeat(self.surrogate.members, 1, 1) * self.span)
+            for q in self.names:
+                if q in self.index:
+                    values.append(self.surrogate.clip(raw[..., self.index[q]], self.index[q]).mean(0))
+                else:
+                    values.append(DESIGN_FUNCTIONS[q][0](self.lows + u * self.span, self.space))
+        return torch.stack(values, 1)
+
     def __call__(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, grads = [], []
         wanted = [self.index[q] for q in self.names if q in self.index]
@@ -289,10 +303,11 @@ def _project_out(jac: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities, atol: float,
-                  steps: int, max_step_size: float):
+                  steps: int, max_step_size: float, at_start: tuple | None = None):
     """Move each row of ``u`` (n, dim) onto every constraint goal (the first ``len(goals)``
     of ``quantities``' names). Returns (u, satisfied (n,), values (n, m), jac (n, m, dim)),
-    the last two for every quantity at the returned ``u``."""
+    the last two for every quantity at the returned ``u``. ``at_start`` may hand in
+    ``quantities(u)`` already computed (values, jac)."""
     u = u.clone()
     done = torch.zeros(len(u), dtype=torch.bool, device=u.device)
     last_values = last_jac = None
@@ -301,7 +316,10 @@ def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities
     for _ in range(steps + 1):
         if len(active) == 0:
             break
-        values, jac = quantities(u[active])
+        if last_values is None and at_start is not None:
+            values, jac = at_start
+        else:
+            values, jac = quantities(u[active])
         if last_values is None:
             last_values, last_jac = values.clone(), jac.clone()
         else:
@@ -352,7 +370,9 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
     stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
     Gauss-Newton pass brings every sample back within ``atol``. ``at_start`` may hand in
-    ``quantities(u)`` already computed (values, jac). Returns the new ``u``.
+    ``quantities(u)`` already computed (values, jac). Trial points are evaluated without
+    gradients; gradients are computed only where a sample moved and will use them (it slides
+    on, or the final pass corrects it). Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
     m = len(goals)
@@ -383,15 +403,25 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
         offset = trial - start[live]
         far = offset.norm(dim=1, keepdim=True)
         trial = (start[live] + offset * torch.clamp(travel / (far + 1e-12), max=1.0)).clamp(0, 1)
-        new_values, new_jac = quantities(trial)
+        new_values = quantities.values(trial)  # gradients only where used, below
         ok = _satisfied(goals, new_values[:, :m], slack * atol) if goals else torch.ones_like(moving)
         accept = ok & moving & (sign * new_values[:, m] < phi)
         took = live[accept]
-        u[took], values[took], jac[took] = trial[accept], new_values[accept], new_jac[accept]
+        u[took], values[took] = trial[accept], new_values[accept]
         h[live[~accept]] /= 2
         # A sample that reached the edge of its travel ball is done: it could only creep along it.
         at_edge = (u[live] - start[live]).norm(dim=1) >= 0.99 * travel
-        live = live[(h[live] >= travel / 50) & moving & ~at_edge]
+        going = (h[live] >= travel / 50) & moving & ~at_edge
+        # Gradients at the new points of samples that slide on, or that the final pass corrects.
+        again = torch.zeros(len(u), dtype=torch.bool, device=u.device)
+        again[live[going]] = True
+        if goals:
+            again[took] |= ~_satisfied(goals, values[took, :m], atol)
+        again[live[~accept]] = False  # not moved: their gradients stand
+        need = again.nonzero().squeeze(1)
+        if len(need):
+            values[need], jac[need] = quantities(u[need])
+        live = live[going]
     if goals:
-        u, _, _, _ = _gauss_newton(u, goals, quantities, atol, 5, travel)
+        u, _, _, _ = _gauss_newton(u, goals, quantities, atol, 5, travel, at_start=(values, jac))
     return u
