@@ -101,6 +101,10 @@ class Estimator(abc.ABC):
     #: space's own (None: the model has one property).
     _more_properties_key: str | None = None
 
+    #: Settings added after checkpoints were shipped, with the value that reproduces those
+    #: checkpoints: a checkpoint that lacks one loads with it.
+    _params_added_later: dict = {}
+
     #: Settings of the training loop rather than of the network (documented above).
     TRAINING_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "seed", "device")
 
@@ -239,7 +243,9 @@ class Estimator(abc.ABC):
     def _from_meta(cls, meta: dict, size_limit: int) -> "Estimator":
         """An unbuilt model from checked metadata; size settings above ``size_limit`` (what
         the weights can back) are refused before anything is built."""
-        model = cls(**schema.fields(meta["params"], "params", cls._param_names()))
+        later = cls._params_added_later
+        given = schema.fields(meta["params"], "params", [n for n in cls._param_names() if n not in later], later)
+        model = cls(**{**later, **given})
         model._check_params()
         for name, value in model.get_params().items():
             if name not in cls.TRAINING_PARAMS and type(value) is int and value > size_limit:
