@@ -102,3 +102,14 @@ def test_goals_that_cannot_hold_are_refused_in_one_line(two_property_models):
         Campaign(two_property_models, [TARGET], goals=Goals.parse(minimize="price"))
     with pytest.raises(UserInputError, match="goals must be Goals"):
         Campaign(two_property_models, [TARGET], goals="minimize cost")
+
+
+def test_a_campaign_without_goals_still_learns_every_property(two_property_models):
+    campaign = Campaign(two_property_models, [TARGET], n_samples=2000, seed=2, update="residual")
+    batch = campaign.ask(4)
+    x = batch[SYNTH_NAMES].to_numpy()
+    np.testing.assert_allclose(batch["cost_pred"], two_property_models.surrogate.predict_all(x)["cost"][0])
+    campaign.tell(label(batch))
+    np.testing.assert_allclose(campaign.history["cost"], true_cost(x))
+    assert np.abs(campaign.model.predict_all(x)["cost"][0] - true_cost(x)).mean() < 0.01
+    assert "goals_met" not in campaign.records()

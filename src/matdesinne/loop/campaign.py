@@ -213,6 +213,11 @@ class Campaign:
             chosen = cands.iloc[pick].reset_index(drop=True)
             chosen.insert(0, "id", [f"r{self.round}-t{target!r}-{k}" for k in range(len(chosen))])
             chosen["round"] = self.round
+            missing = [q for q in self.properties[1:] if f"{q}_pred" not in chosen]
+            if missing:  # single-target design predicts the targeted property alone
+                every = self.model.predict_all(chosen[names].to_numpy(dtype=np.float64).reshape(-1, len(names)))
+                for q in missing:
+                    chosen[f"{q}_pred"] = every[q][0]
             batches.append(chosen[self._asked_columns()])
         out = pd.concat(batches, ignore_index=True)
         new = out.assign(**{p: np.nan, "tell": -1, f"{p}_pred_before": np.nan, f"{p}_pred_after": np.nan,
