@@ -213,11 +213,6 @@ class Campaign:
             chosen = cands.iloc[pick].reset_index(drop=True)
             chosen.insert(0, "id", [f"r{self.round}-t{target!r}-{k}" for k in range(len(chosen))])
             chosen["round"] = self.round
-            missing = [q for q in self.properties[1:] if f"{q}_pred" not in chosen]
-            if missing:  # single-target design predicts the targeted property alone
-                every = self.model.predict_all(chosen[names].to_numpy(dtype=np.float64).reshape(-1, len(names)))
-                for q in missing:
-                    chosen[f"{q}_pred"] = every[q][0]
             batches.append(chosen[self._asked_columns()])
         out = pd.concat(batches, ignore_index=True)
         new = out.assign(**{p: np.nan, "tell": -1, f"{p}_pred_before": np.nan, f"{p}_pred_after": np.nan,
@@ -267,7 +262,8 @@ class Campaign:
                 continue
             values = pd.to_numeric(frame[q], errors="coerce").to_numpy(dtype=np.float64)
             for row, (i, v) in enumerate(zip(ids, values), start=1):
-                if not math.isfinite(v) and (j == 0 or not (math.isnan(v) and pd.isna(frame[q].iloc[row - 1]))):
+                blank = j > 0 and pd.isna(frame[q].iloc[row - 1])  # a further property not told
+                if not math.isfinite(v) and not blank:
                     raise UserInputError(f"tell: {q} of id {i!r} (row {row}) is {frame[q].iloc[row - 1]}, "
                                          "not a finite number; nothing was told")
                 if (prop.lower is not None and v < prop.lower) or (prop.upper is not None and v > prop.upper):

@@ -211,40 +211,48 @@ class CorrectedSurrogate(EnsembleSurrogate):
         """The space's property's residual GP."""
         return self.residuals[0]
 
-    def _deltas(self, x: torch.Tensor, variance: bool) -> dict[int, tuple[torch.Tensor, torch.Tensor | None]]:
-        """Each corrected property's residual mean and variance at ``x`` (..., dim), each
-        shaped x's leading dims."""
+    def _deltas(self, x: torch.Tensor, variance: bool, columns=None) -> dict[int, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Each corrected property's (of ``columns``, default all) residual mean and
+        variance at ``x`` (..., dim), each shaped x's leading dims."""
         u = to_unit_tensor(x, self.space_).reshape(-1, self.space_.dim)
         shape = x.shape[:-1]
         out = {}
         for j, gp in self.residuals.items():
-            mean, var = gp.predict_tensor(u, variance)
-            out[j] = mean.to(x.dtype).reshape(shape), None if var is None else var.to(x.dtype).reshape(shape)
+            if columns is None or j in columns:
+                mean, var = gp.predict_tensor(u, variance)
+                out[j] = mean.to(x.dtype).reshape(shape), None if var is None else var.to(x.dtype).reshape(shape)
         return out
+
+    def _shifted(self, x: torch.Tensor, deltas: dict) -> torch.Tensor:
+        """The wrapped members' raw scores (members, n, k), each property in ``deltas`` shifted by its residual mean."""
+        raw = self.surrogate.raw_all(x)
+        return torch.stack([raw[..., j] + deltas[j][0] if j in deltas else raw[..., j] for j in range(raw.shape[-1])], -1)
 
     def raw_all(self, x: torch.Tensor) -> torch.Tensor:
         """Members' raw scores, shape (members, n, k), property units, each corrected
         property shifted by its residual; ``x`` is (n, dim) or (members, n, dim) in physical
         units. Differentiable. ``raw`` and the localizers read it, so they see the correction."""
-        raw = self.surrogate.raw_all(x)
-        deltas = self._deltas(x, variance=False)
-        return torch.stack([raw[..., j] + deltas[j][0] if j in deltas else raw[..., j] for j in range(raw.shape[-1])], -1)
+        return self._shifted(x, self._deltas(x, variance=False))
+
+    def _mean_std(self, x: torch.Tensor, columns=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std (n, k) of the floored corrected members, each std including its
+        property's GP variance; only ``columns`` (default all) are corrected and meaningful."""
+        deltas = self._deltas(x, variance=True, columns=columns)
+        members = self.clip_all(self._shifted(x, deltas))
+        spread = members.var(0) if self.members > 1 else torch.zeros_like(members[0])
+        extra = torch.stack([deltas[j][1] if j in deltas else torch.zeros_like(spread[:, j])
+                             for j in range(spread.shape[-1])], -1)
+        return members.mean(0), torch.sqrt(spread + extra)
 
     def predict_tensor_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std (n, k) of the floored corrected members, each std including its
         property's GP variance."""
-        deltas = self._deltas(x, variance=True)
-        raw = self.surrogate.raw_all(x)
-        k = raw.shape[-1]
-        members = self.clip_all(torch.stack([raw[..., j] + deltas[j][0] if j in deltas else raw[..., j]
-                                             for j in range(k)], -1))
-        spread = members.var(0) if self.members > 1 else torch.zeros_like(members[0])
-        extra = torch.stack([deltas[j][1] if j in deltas else torch.zeros_like(spread[:, j]) for j in range(k)], -1)
-        return members.mean(0), torch.sqrt(spread + extra)
+        return self._mean_std(x)
 
     def predict_tensor(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean (n,) of the floored corrected members and std (n,) including the GP's variance."""
-        mean, std = self.predict_tensor_all(x)
+        """Mean (n,) of the floored corrected members and std (n,) including the GP's
+        variance, for the space's property alone (the others' residuals are not evaluated)."""
+        mean, std = self._mean_std(x, columns=(0,))
         return mean[:, 0], std[:, 0]
 
     def save(self, directory):

@@ -255,6 +255,9 @@ def design(
     frame = pd.DataFrame(x, columns=space.names)
     frame[f"{prop.name}_pred"] = pred
     frame[f"{prop.name}_std"] = std
+    if len(models.surrogate.properties_) > 1:  # the further properties too, as design_for_goals writes them
+        for name, (mean, spread) in list(models.surrogate.predict_all(x).items())[1:]:
+            frame[f"{name}_pred"], frame[f"{name}_std"] = mean, spread
     frame["target"] = float(target)
     err = np.abs(pred - target)
     summary = {
