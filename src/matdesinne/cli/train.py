@@ -36,6 +36,8 @@ def add_parser(sub, name: str):
                    help="surrogate-labelled uniform design points added to the generators' training set "
                         "(default: 200000; 0: none)")
     a.add_seed(p, "initialisation and shuffling")
+    p.add_argument("--no-symmetry", dest="symmetry", action="store_false",
+                   help="train on the rows alone, without their images under the material's symmetries")
     p.add_argument("--split-seed", type=a.seed, default=0, help="seed of the train/validation/test split (default: 0)")
     a.add_device(p)
     return p
@@ -61,7 +63,7 @@ def run(args) -> None:
     records = train_models(
         data=data, space=args.space, x=args.x, y=args.y, **({"kinds": kinds} if kinds else {}), out=args.out, epochs=args.epochs,
         seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
-        y_lower=args.y_lower, y_upper=args.y_upper,
+        y_lower=args.y_lower, y_upper=args.y_upper, symmetry=args.symmetry,
     )
     for kind, record in records.items():
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in record["validation"].items() if isinstance(v, float))

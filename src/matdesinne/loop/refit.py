@@ -25,7 +25,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from matdesinne.materials import training_dataset, training_split
+from matdesinne.materials import material_of, training_dataset, training_split
+from matdesinne.materials.symmetry import with_images
 from matdesinne.loop.correction import as_columns, prior_of
 from matdesinne.models import EnsembleSurrogate
 
@@ -39,7 +40,8 @@ def base_rows(surrogate: EnsembleSurrogate, anchors: int = ANCHORS, seed: int = 
     (n,) for a one-property surrogate and (n, k) for one of several properties.
 
     The training rows of the surrogate's own recorded dataset and split (a checkpoint
-    written by ``matdesinne train`` records both), so validation and test rows stay unseen;
+    written by ``matdesinne train`` records both), so validation and test rows stay unseen,
+    with their symmetry images where training used them (see :func:`symmetries_of`);
     a further property the dataset lacks is labelled by the surrogate itself there.
     A checkpoint without that record gets ``anchors`` design points drawn uniformly from the
     box (``seed``) and labelled by the surrogate itself: what the prior model believes.
@@ -53,15 +55,26 @@ def base_rows(surrogate: EnsembleSurrogate, anchors: int = ANCHORS, seed: int = 
     else:
         x = np.random.default_rng(seed).uniform(space.lows, space.highs, (anchors, space.dim))
         y, source = surrogate.predict(x)[0], f"{anchors} uniform points labelled by the prior surrogate"
-    if len(surrogate.properties_) == 1:
-        return x, y, source
-    believed = surrogate.predict_all(x)
-    columns = [y]
-    for prop in surrogate.properties_[1:]:
-        other = training_dataset(surrogate.training_, space, prop.name) if found is not None else None
-        same_rows = other is not None and len(other) == len(dataset) and np.array_equal(other.x[train], x)
-        columns.append(other.y[train] if same_rows else believed[prop.name][0])
-    return x, np.column_stack(columns), source
+    if len(surrogate.properties_) > 1:
+        believed = surrogate.predict_all(x)
+        columns = [y]
+        for prop in surrogate.properties_[1:]:
+            other = training_dataset(surrogate.training_, space, prop.name) if found is not None else None
+            same_rows = other is not None and len(other) == len(dataset) and np.array_equal(other.x[train], x)
+            columns.append(other.y[train] if same_rows else believed[prop.name][0])
+        y = np.column_stack(columns)
+    if found is not None:
+        x, y = with_images(x, y, symmetries_of(surrogate), space)
+    return x, y, source
+
+
+def symmetries_of(surrogate: EnsembleSurrogate) -> tuple:
+    """The symmetry maps the surrogate was trained with (its record's ``symmetry_images``),
+    so that a refit learns new rows as training did; none for a surrogate trained without."""
+    if not surrogate.training_.get("symmetry_images"):
+        return ()
+    found = material_of(surrogate.space_, surrogate.training_.get("space"))
+    return found.symmetries() if found is not None else ()
 
 
 @contextmanager
@@ -117,7 +130,7 @@ def refit_surrogate(
     told; each property's loss is in units of its spread in ``base`` and they add up),
     ``base`` the ``(x, y)`` rows to stay faithful to (see :func:`base_rows`). ``steps`` Adam
     steps at learning rate ``lr``, each on ``batch_size`` base rows per member plus all new
-    rows with weight ``weight``; ``seed`` fixes the batches, so the same inputs give the same
+    rows (and their symmetry images, as the surrogate was trained) with weight ``weight``; ``seed`` fixes the batches, so the same inputs give the same
     model on the same device. A corrected surrogate is refitted from its base model.
 
     Example::
@@ -127,6 +140,8 @@ def refit_surrogate(
     """
     prior = prior_of(surrogate)
     model = copy.deepcopy(prior)
+    x_new, y_new = with_images(np.asarray(x_new, dtype=np.float64).reshape(-1, model.space_.dim),
+                               as_columns(y_new, len(model.properties_)), symmetries_of(prior), model.space_)
     device = model.device_
     k = len(model.properties_)
     lowers = [p.lower for p in model.properties_]

@@ -111,6 +111,13 @@ class Material:
         """The design space mapped to one property (default: the first)."""
         return DesignSpace(self.name, self.parameters, self.property(property_name))
 
+    def symmetries(self) -> tuple:
+        """The maps of designs that build congruent structures in this space (see
+        :mod:`matdesinne.materials.symmetry`); none without a builder."""
+        from matdesinne.materials.symmetry import find_symmetries
+
+        return find_symmetries(self.builder, self.space())
+
     def build(self, design: Mapping[str, float]) -> Atoms:
         if self.builder is None:
             raise UserInputError(f"design space {self.name!r} has no structure builder; give it a structure file")

@@ -16,6 +16,7 @@ import numpy as np
 
 from matdesinne.data.datasets import check_seed, split_indices
 from matdesinne.materials import DEFAULT, builtin_names, dataset_reference, load_dataset, material, space_reference
+from matdesinne.materials.symmetry import with_images
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.io import read_csv, check_folder, ensure_dir, read_json, temporary_folder
@@ -75,6 +76,7 @@ def train_models(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     space: str | os.PathLike | None = None,
+    symmetry: bool = True,
 ) -> dict:
     """Fit each model kind on the training rows, pick its epoch on the validation rows, and
     save it to ``out``. Test rows are never seen. Returns each model's training record.
@@ -88,6 +90,10 @@ def train_models(
     condition on them all (the INN, whose output holds y, on the first only). ``y_lower``/``y_upper`` declare a CSV property's physical limits (a
     built-in gap has lower = 0; they apply to the first property). With ``space`` (a material's name or TOML file), a CSV takes that space's
     columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1.
+
+    With ``symmetry`` (the default), a material whose designs come in congruent pairs (see
+    :mod:`matdesinne.materials.symmetry`) trains every model on its training rows and
+    their images, which have the same properties; validation and test rows stay as they are.
 
     Every record gets the run id (``run``), the dataset as a built-in name or an absolute
     path (``data``), the split and ``augment``. Settings, seeds, the dataset and ``out`` are
@@ -124,6 +130,8 @@ def train_models(
                                  "it repeats it, or it lacks values on some rows")
     y_all = np.column_stack([dataset.y, *(o.y for o in also)])
     train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
+    owner = found or (material(str(data)) if str(data) in builtin_names() else None)
+    maps = owner.symmetries() if symmetry and owner is not None else ()
     labeller = None  # (surrogate, SHA-256 of its weights) that labels the augmented points
     if augment and "surrogate" not in models and models.keys() & GENERATORS.keys():
         labeller = _surrogate_in(out, dataset.space)
@@ -133,6 +141,7 @@ def train_models(
         **({"space": ref} if (ref := space_reference(found)) else {}),
         "split": {"seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
                   "n_train": len(train), "n_val": len(val), "n_test": len(test)},
+        **({"symmetry_images": [m.name for m in maps]} if maps else {}),
     }
     augmented = {}  # by the number of properties: one for a generator of one condition, else all
     properties = [o.space.property for o in also]
@@ -141,7 +150,8 @@ def train_models(
             # The surrogate learns every property; a generator conditions on them all where its family can.
             every = bool(also) and (kind == "surrogate" or getattr(model, "vector_conditions", False))
             y_source = y_all if every else y_all[:, :1]
-            x_fit, y_fit, extra = dataset.x[train], y_source[train], {"augment": 0}
+            x_fit, y_fit = with_images(dataset.x[train], y_source[train], maps, dataset.space)
+            extra = {"augment": 0}
             if kind in GENERATORS and augment:
                 if y_fit.shape[1] not in augmented:
                     augmented[y_fit.shape[1]] = augment_with_surrogate(
