@@ -205,20 +205,6 @@ class Quantities:
         self.span = torch.as_tensor(space.highs - space.lows, dtype=torch.float32, device=device)
         self.index = {p.name: j for j, p in enumerate(surrogate.properties_)}
 
-    def values(self, u: torch.Tensor) -> torch.Tensor:
-        """The values (n, m) alone, as :meth:`__call__` computes them: a forward pass, no gradients."""
-        values = []
-        with torch.no_grad():
-            raw = None
-            if any(q in self.index for q in self.names):
-                raw = self.surrogate.raw_all(self.lows + u.unsqueeze(0).repeat(self.surrogate.members, 1, 1) * self.span)
-            for q in self.names:
-                if q in self.index:
-                    values.append(self.surrogate.clip(raw[..., self.index[q]], self.index[q]).mean(0))
-                else:
-                    values.append(DESIGN_FUNCTIONS[q][0](self.lows + u * self.span, self.space))
-        return torch.stack(values, 1)
-
     def __call__(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, grads = [], []
         wanted = [self.index[q] for q in self.names if q in self.index]
@@ -369,10 +355,8 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     stays within ``slack * atol`` of every constraint, improves, and stays within
     ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
     stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
-    Gauss-Newton pass brings every sample back within ``atol``. ``at_start`` may hand in
-    ``quantities(u)`` already computed (values, jac). Trial points are evaluated without
-    gradients; gradients are computed only where a sample moved and will use them (it slides
-    on, or the final pass corrects it). Returns the new ``u``.
+    Gauss-Newton pass on the constraints alone brings every sample back within ``atol``.
+    ``at_start`` may hand in ``quantities(u)`` already computed (values, jac). Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
     m = len(goals)
@@ -403,25 +387,20 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
         offset = trial - start[live]
         far = offset.norm(dim=1, keepdim=True)
         trial = (start[live] + offset * torch.clamp(travel / (far + 1e-12), max=1.0)).clamp(0, 1)
-        new_values = quantities.values(trial)  # gradients only where used, below
+        # Values and gradients at once: most trial steps are kept (about four in five), so a
+        # separate gradient pass at the kept points would cost more than the rejected ones waste.
+        new_values, new_jac = values[live].clone(), jac[live].clone()
+        if moving.any():
+            new_values[moving], new_jac[moving] = quantities(trial[moving])
         ok = _satisfied(goals, new_values[:, :m], slack * atol) if goals else torch.ones_like(moving)
         accept = ok & moving & (sign * new_values[:, m] < phi)
         took = live[accept]
-        u[took], values[took] = trial[accept], new_values[accept]
+        u[took], values[took], jac[took] = trial[accept], new_values[accept], new_jac[accept]
         h[live[~accept]] /= 2
         # A sample that reached the edge of its travel ball is done: it could only creep along it.
         at_edge = (u[live] - start[live]).norm(dim=1) >= 0.99 * travel
-        going = (h[live] >= travel / 50) & moving & ~at_edge
-        # Gradients at the new points of samples that slide on, or that the final pass corrects.
-        again = torch.zeros(len(u), dtype=torch.bool, device=u.device)
-        again[live[going]] = True
-        if goals:
-            again[took] |= ~_satisfied(goals, values[took, :m], atol)
-        again[live[~accept]] = False  # not moved: their gradients stand
-        need = again.nonzero().squeeze(1)
-        if len(need):
-            values[need], jac[need] = quantities(u[need])
-        live = live[going]
-    if goals:
-        u, _, _, _ = _gauss_newton(u, goals, quantities, atol, 5, travel, at_start=(values, jac))
+        live = live[(h[live] >= travel / 50) & moving & ~at_edge]
+    if goals:  # the constraints alone: the objective's gradient is no longer needed
+        constraints = Quantities(quantities.surrogate, quantities.space, quantities.names[:m])
+        u, _, _, _ = _gauss_newton(u, goals, constraints, atol, 5, travel, at_start=(values[:, :m], jac[:, :m]))
     return u
