@@ -11,7 +11,8 @@ GPAW through ``validate`` (resumable; the models folder's calibration for the se
 It prints the DFT gap MAE against the target, the objective of those candidates (the DFT
 strain energy, or the exact strain), and the same for the lookup baseline: the ``--top``
 rows of the models' training data within ``--window`` of the target with the least
-objective. Then the design time of single-goal and multi-goal design (median of 3).
+objective. Then the design time of single-goal and multi-goal design (median of ``--repeats``
+interleaved runs, after one warm-up).
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ from matdesinne.pipeline import design
 from matdesinne.pipeline.goals import DESIGN_FUNCTIONS, Goals, design_function_values
 
 
-def timed(fn, repeats: int = 3) -> float:
+def timed_pair(first, second, repeats: int) -> tuple[float, float, float]:
+    """Medians of ``repeats`` interleaved timings of ``first`` and ``second``, and the median of
+    their per-run ratios (interleaving spreads any slow spell of a shared machine over both)."""
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        pair = []
+        for fn in (first, second):
+            start = time.perf_counter()
+            fn()
+            pair.append(time.perf_counter() - start)
+        times.append(pair)
+    times = np.array(times)
+    return float(np.median(times[:, 0])), float(np.median(times[:, 1])), float(np.median(times[:, 1] / times[:, 0]))
 
 
 def lookup(models, quantity: str, target: float, window: float, top: int) -> dict:
@@ -65,6 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration", default=None, help="FILE, or none (default: the models folder's)")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--repeats", type=int, default=9, help="interleaved timing runs of each design")
     ap.add_argument("--out", type=Path, default=Path("out/goals-benchmark"))
     args = ap.parse_args(argv)
 
@@ -73,11 +81,12 @@ def main(argv=None) -> int:
     goals = Goals.parse([f"{prop.name}={args.target}"], minimize=args.minimize)
     report: dict = {"space": args.space, "goals": [str(g) for g in goals.items], "travel": args.travel}
 
-    single = timed(lambda: design(models, args.target, seed=args.seed))
-    multi = timed(lambda: design(models, goals, seed=args.seed, travel=args.travel))
-    report["seconds"] = {"single_goal": single, "multi_goal": multi, "ratio": multi / single}
-    print(f"design of 10,000 samples: single goal {single:.3f} s, with --minimize {args.minimize} {multi:.3f} s "
-          f"({multi / single:.2f}x)")
+    design(models, goals, seed=args.seed, travel=args.travel)  # warm-up
+    single, multi, ratio = timed_pair(lambda: design(models, args.target, seed=args.seed),
+                                      lambda: design(models, goals, seed=args.seed, travel=args.travel), args.repeats)
+    report["seconds"] = {"single_goal": single, "multi_goal": multi, "ratio": ratio, "repeats": args.repeats}
+    print(f"design of 10,000 samples, median of {args.repeats} interleaved runs: single goal {single:.3f} s, "
+          f"with --minimize {args.minimize} {multi:.3f} s ({ratio:.2f}x, median of the runs' ratios)")
     result = design(models, goals, seed=args.seed, travel=args.travel)
     entry = result.summary["goals"][-1]
     print(f"{len(result.candidates)} candidates; predicted {args.minimize}: median {entry['spread']['median']:.4g} "
