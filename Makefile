@@ -61,8 +61,9 @@ calibration: $(VENV)/.installed-dft
 	$(BIN)/matdesinne calibrate --settings fast --out src/matdesinne/materials/mos2/models/calibration-fast.json --store out/calibration-fast.db
 
 ## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE, CFM): ~50-65 min on 2 cores.
+## They predate symmetry images, so --no-symmetry reproduces them.
 models: $(VENV)/.installed
-	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/materials/mos2/models --seed 0 --split-seed 0
+	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/materials/mos2/models --seed 0 --split-seed 0 --no-symmetry
 
 ## 1H-WS2 from its structure: 256 Sobol' points of the whole box and 128 of the inner ±10 %
 ## box (where the larger gaps are), labelled with GPAW at the standard settings (~65 min on
