@@ -37,7 +37,9 @@ def add_parser(sub, name: str):
                         "(default: 200000; 0: none)")
     a.add_seed(p, "initialisation and shuffling")
     p.add_argument("--no-symmetry", dest="symmetry", action="store_false",
-                   help="train on the rows alone, without their images under the material's symmetries")
+                   help="train on the rows alone, without their images under the material's symmetries "
+                        "(designs that build the same crystal: same gap and energy; pass this for a property "
+                        "that is not the same there)")
     p.add_argument("--split-seed", type=a.seed, default=0, help="seed of the train/validation/test split (default: 0)")
     a.add_device(p)
     return p

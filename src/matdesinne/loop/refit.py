@@ -130,8 +130,9 @@ def refit_surrogate(
     told; each property's loss is in units of its spread in ``base`` and they add up),
     ``base`` the ``(x, y)`` rows to stay faithful to (see :func:`base_rows`). ``steps`` Adam
     steps at learning rate ``lr``, each on ``batch_size`` base rows per member plus all new
-    rows (and their symmetry images, as the surrogate was trained) with weight ``weight``; ``seed`` fixes the batches, so the same inputs give the same
-    model on the same device. A corrected surrogate is refitted from its base model.
+    rows (and their symmetry images, as the surrogate was trained) with weight ``weight``;
+    ``seed`` fixes the batches, so the same inputs give the same model on the same device. A
+    corrected surrogate is refitted from its base model.
 
     Example::
 

@@ -10,14 +10,16 @@ with the same band gap and energy. Two relabellings of the cell hold for every m
 The relabelled cell is an isometric copy of the original (a mirror for swap, a reflection
 z -> -z for flip, which reverses a perpendicular field). The design then builds the same
 crystal exactly when the moved atoms coincide with the reference's, up to an in-plane
-lattice translation, either as they are or after inversion r -> -r (which reverses the
-field again). The layer must map onto itself across its slab (z -> z or z -> 1 - z), so
+translation, either as they are or after inversion r -> -r (which reverses the field
+again). The layer must map onto itself across its slab (z -> z or z -> 1 - z), so
 that the vacuum and the field's geometry are preserved too.
 
 1H-MoS2 and 1H-WS2 have both: swap with the field reversed (their metal sits at an
 inversion image of the chalcogen column) and flip with the field reversed (the layer is
-mirror-symmetric). A DFT check of 12 WS2 images agreed with the originals (see the WS2
-README). :func:`find_symmetries` derives them from a builder and a design space, keeping
+mirror-symmetric); MoS2's published box is a hair wider in b than in a, so only flip keeps
+it. A DFT check of 12 WS2 images agreed with the originals (see the WS2 README). The images
+share the band gap and the energy, what ``label`` computes; a property that changes sign
+under a mirror (a dipole, say) does not, and needs ``train --no-symmetry``. :func:`find_symmetries` derives them from a builder and a design space, keeping
 those that map the space's box onto itself, and their composition; ``train`` adds each
 training row's images to the rows it learns from.
 
@@ -55,7 +57,7 @@ class ParameterMap:
 
     def apply(self, x: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """The images of designs ``x`` (n, dim) whose columns are ``names``; (n, dim)."""
-        x = np.array(x, dtype=np.float64, copy=True)
+        x = np.asarray(x, dtype=np.float64)
         col = {n: i for i, n in enumerate(names)}
         out = x.copy()
         if self.swap:
@@ -90,7 +92,7 @@ def _moved(fractional: np.ndarray, swap: bool, flip: bool) -> np.ndarray:
 
 def _coincide(symbols: Sequence[str], fractional: np.ndarray, moved: np.ndarray, z_shift: float) -> bool:
     """Whether ``moved`` (plus ``z_shift`` along c) is the same set of atoms as ``fractional``
-    for one in-plane lattice translation."""
+    after one in-plane translation."""
     symbols = np.asarray(symbols)
     moved = moved + np.array([0.0, 0.0, z_shift])
     for j in np.flatnonzero(symbols == symbols[0]):
