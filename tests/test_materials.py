@@ -74,6 +74,9 @@ def test_space_check_prints_the_space_and_builds_its_corners(tmp_path, capsys):
     assert main(["space", "check", str(hbn(tmp_path))]) == 0
     out = capsys.readouterr().out
     assert "hbn" in out and "all 8 corners build" in out and "property strain_energy (eV/atom)" in out
+    # a, b, γ and the field vary: a flip of α, β would change nothing, so it is not listed
+    assert "symmetry images (designs that build the same crystal; train learns them): field reversed, swap, " \
+           "swap (field reversed)" in out
 
 
 @pytest.mark.parametrize("parameters, structure, fragment", [

@@ -31,6 +31,9 @@ def run(args) -> None:
     corners = 2 ** sum(p.name in LATTICE for p in found.parameters)
     print(f"reference {reference.get_chemical_formula()}: {len(reference)} atoms, cell "
           + " ".join(f"{v:.4g}" for v in reference.cell.cellpar()))
+    maps = found.symmetries()
+    print("symmetry images (designs that build the same crystal; train learns them): "
+          + (", ".join(m.name for m in maps) if maps else "none"))
     try:
         check_corners(found.parameters, found.builder, found.name)
     except UserInputError as err:

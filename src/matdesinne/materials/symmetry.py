@@ -131,12 +131,18 @@ def find_symmetries(builder, space: DesignSpace) -> tuple[ParameterMap, ...]:
     """The maps other than the identity under which ``builder`` (a
     :class:`~matdesinne.materials.material.LayerBuilder`) makes congruent structures and
     that keep ``space``'s box: swap, flip, both, or the field's reversal alone (a flat or
-    centrosymmetric layer), each with every sign of the field that works."""
+    centrosymmetric layer), each with every sign of the field that works, and each acting
+    differently on the space's designs (none as the identity)."""
     if builder is None or not any(n in LATTICE for n in space.names):
         return ()
     symbols, fractional = builder.symbols, np.asarray(builder.fractional, dtype=np.float64)
     flat = bool(np.ptp(fractional[:, 2]) < _TOL)  # a mirror through its own plane reverses the field
-    found = []
+    names = set(space.names)
+    # What each part does to a design of this space: a swap or flip of parameters the space
+    # does not vary changes nothing, so two maps may act alike, and one may act as the identity.
+    swaps = bool(names & {"a", "b", "alpha", "beta"})
+    flips = bool(names & {"alpha", "beta"})
+    found, actions = [], {(False, False, 1)}
     for swap, flip in ((False, False), (True, False), (False, True), (True, True)):
         moved = _moved(fractional, swap, flip)
         signs = set()
@@ -148,14 +154,14 @@ def find_symmetries(builder, space: DesignSpace) -> tuple[ParameterMap, ...]:
         if FIELD not in space.names:
             signs = {1} if signs else set()  # no field: its sign is moot
         for sign in sorted(signs, reverse=True):
-            if not (swap or flip) and sign == 1:
-                continue  # the identity
             name = "+".join(k for k, on in (("swap", swap), ("flip", flip)) if on)
             reversed_text = "field reversed" if sign < 0 else ""
             m = ParameterMap(f"{name} ({reversed_text})" if name and reversed_text else (name or reversed_text),
                              swap, flip, sign)
-            if _keeps_box(m, space, builder.cellpar):
+            action = (swap and swaps, flip and flips, sign)
+            if action not in actions and _keeps_box(m, space, builder.cellpar):
                 found.append(m)
+                actions.add(action)
     return tuple(found)
 
 
