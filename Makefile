@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TARGET ?= 1.0
 
-.PHONY: run test dft validate calibration models ws2-data ws2-loop-data ws2-design-data ws2-more-data ws2-loop4-data ws2-models benchmark-rows analyze benchmark benchmark-core loop benchmark-loop clean
+.PHONY: run test dft validate calibration models ws2-data ws2-loop-data ws2-design-data ws2-more-data ws2-models benchmark-rows analyze benchmark benchmark-core loop benchmark-loop clean
 GPAW_BUILD := GPAW_CONFIG=$(CURDIR)/tools/gpaw-siteconfig.py
 
 # torch==2.13.0 goes in first, alone: a later unpinned resolve would fetch CUDA wheels.
@@ -119,18 +119,6 @@ ws2-design-data: $(VENV)/.installed-dft
 ## models (run those first, see tools/ws2_more_points.sh); no new DFT beyond them.
 ws2-more-data: $(VENV)/.installed-dft
 	sh tools/ws2_more_points.sh
-	cp out/ws2/ws2.csv $(WS2)/ws2_data.csv
-	cp out/ws2/ws2.json $(WS2)/ws2_data.json
-
-## The fifth fold: a campaign at 0.5 eV alone on the 1,325-row models, whose refit learns
-## the symmetry images too (4 rounds of 20; ~25 min on 2 cores; resumable).
-ws2-loop4-data: $(VENV)/.installed-dft
-	$(BIN)/matdesinne loop --space ws2 --out out/ws2-loop4 --targets 0.5 --batch 20 --rounds 4 --calibration none
-	$(BIN)/python -c "import pandas as pd; d = pd.read_csv('out/ws2-loop4/dft.csv'); \
-	d[d.status == 'ok'][['a', 'b', 'c', 'alpha', 'beta', 'gamma', 'efield']].to_csv('out/ws2/points-loop4.csv', index=False, float_format='%.17g')"
-	$(BIN)/python tools/join_points.py out/ws2/points-all5.csv out/ws2/points-all4.csv out/ws2/points-loop4.csv
-	$(BIN)/python tools/merge_stores.py out/ws2-loop4/dft.db out/ws2/ws2.db
-	$(BIN)/matdesinne label out/ws2/points-all5.csv --space ws2 --out out/ws2/ws2.db
 	cp out/ws2/ws2.csv $(WS2)/ws2_data.csv
 	cp out/ws2/ws2.json $(WS2)/ws2_data.json
 
