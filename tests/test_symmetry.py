@@ -8,6 +8,11 @@ from matdesinne.data.design_space import DesignSpace, Parameter, Property
 from matdesinne.materials import LayerBuilder, material
 from matdesinne.materials.symmetry import ParameterMap, find_symmetries, with_images
 
+# Janus MoSSe: no mirror through the metal plane, so no flip.
+JANUS = LayerBuilder(("Mo", "S", "Se"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.63), (2 / 3, 1 / 3, 0.37)),
+                     (3.2, 3.2, 12.3, 90.0, 90.0, 120.0))
+# hBN: flat, so a mirror through its plane reverses the field and every map keeps either sign.
+HBN = LayerBuilder(("B", "N"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.5)), (2.5, 2.5, 12.0, 90.0, 90.0, 120.0))
 CANDIDATES = [ParameterMap("", swap, flip, sign) for swap, flip in ((False, False), (True, False), (False, True), (True, True))
               for sign in (1, -1)]
 
@@ -49,11 +54,8 @@ def test_ws2_has_swap_and_flip_with_the_field_reversed_and_their_composition():
 
 @pytest.mark.parametrize("builder", [
     material("ws2").builder,
-    # Janus MoSSe: no mirror through the metal plane, so no flip.
-    LayerBuilder(("Mo", "S", "Se"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.63), (2 / 3, 1 / 3, 0.37)),
-                 (3.2, 3.2, 12.3, 90.0, 90.0, 120.0)),
-    # hBN: the swap needs no inversion, so the field keeps its sign.
-    LayerBuilder(("B", "N"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.5)), (2.5, 2.5, 12.0, 90.0, 90.0, 120.0)),
+    JANUS,
+    HBN,
 ], ids=["ws2", "janus", "hbn"])
 def test_found_maps_are_exactly_those_that_build_congruent_structures(builder):
     params = tuple(Parameter(k, 0.8 * v, 1.2 * v, "", v) for k, v in zip(("a", "b", "c", "alpha", "beta"),
@@ -70,16 +72,13 @@ def test_found_maps_are_exactly_those_that_build_congruent_structures(builder):
 
 
 def test_janus_layer_keeps_only_swap_with_flip_and_a_flat_layer_keeps_every_map():
-    janus = LayerBuilder(("Mo", "S", "Se"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.63), (2 / 3, 1 / 3, 0.37)),
-                         (3.2, 3.2, 12.3, 90.0, 90.0, 120.0))
     space = material("ws2").space()
-    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(janus, space)] == [(True, True, 1)]
-    hbn = LayerBuilder(("B", "N"), ((1 / 3, 2 / 3, 0.5), (2 / 3, 1 / 3, 0.5)), (2.5, 2.5, 12.0, 90.0, 90.0, 120.0))
-    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(hbn, space)] == [
+    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(JANUS, space)] == [(True, True, 1)]
+    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(HBN, space)] == [
         (False, False, -1), (True, False, 1), (True, False, -1), (False, True, 1), (False, True, -1),
         (True, True, 1), (True, True, -1)]
     no_field = DesignSpace("t", tuple(p for p in space.parameters if p.name != "efield"), space.property)
-    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(hbn, no_field)] == [
+    assert [(m.swap, m.flip, m.field_sign) for m in find_symmetries(HBN, no_field)] == [
         (True, False, 1), (False, True, 1), (True, True, 1)]
 
 

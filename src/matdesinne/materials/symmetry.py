@@ -74,12 +74,7 @@ class ParameterMap:
 
     def lattice(self, cellpar: Sequence[float]) -> tuple[float, ...]:
         """The image of six lattice parameters (a, b, c, α, β, γ)."""
-        a, b, c, alpha, beta, gamma = (float(v) for v in cellpar)
-        if self.swap:
-            a, b, alpha, beta = b, a, beta, alpha
-        if self.flip:
-            alpha, beta = 180.0 - alpha, 180.0 - beta
-        return a, b, c, alpha, beta, gamma
+        return tuple(float(v) for v in self.apply(np.asarray([cellpar], dtype=np.float64), LATTICE)[0])
 
 
 def _moved(fractional: np.ndarray, swap: bool, flip: bool) -> np.ndarray:
