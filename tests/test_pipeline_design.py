@@ -106,6 +106,24 @@ def test_downselect_applies_every_rule(tiny_models):
     assert not strict.kept.any() and not strict.confident.any()
 
 
+def test_max_std_keeps_only_the_confident_candidates(tiny_models):
+    everyone = design(tiny_models, 0.6, n=2000, seed=2)
+    cap = float(everyone.candidates["gap_std"].median())
+    capped = design(tiny_models, 0.6, n=2000, seed=2, max_std=cap)
+    cand = capped.candidates
+    assert capped.summary["max_std"] == pytest.approx(cap)
+    assert everyone.summary["max_std"] == pytest.approx(tiny_models.surrogate.std_threshold_)
+    assert 0 < len(cand) <= (everyone.candidates["gap_std"] <= cap).sum()
+    assert (cand["gap_std"] <= cap).all()
+    # Each sample is localized on its own, so the capped candidates are among the others.
+    names = tiny_models.space.names
+    merged = cand[names].merge(everyone.candidates[names], how="left", indicator=True)
+    assert (merged["_merge"] == "both").all()
+    # A cap above the surrogate's own threshold changes nothing.
+    loose = design(tiny_models, 0.6, n=2000, seed=2, max_std=10 * tiny_models.surrogate.std_threshold_)
+    assert loose.candidates.equals(everyone.candidates)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -114,6 +132,8 @@ def test_downselect_applies_every_rule(tiny_models):
         ({"target": 0.5, "n": 0}, "positive"),
         ({"target": 0.5, "method": "gan"}, "unknown method"),
         ({"target": 0.5, "tolerance": -1.0}, "tolerance"),
+        ({"target": 0.5, "max_std": 0.0}, "max_std"),
+        ({"target": 0.5, "max_std": float("nan")}, "max_std"),
     ],
 )
 def test_design_bad_input(tiny_models, kwargs, message):

@@ -72,6 +72,16 @@ def test_candidates_meet_every_goal_under_the_exact_functions(two_property_model
     assert names == ["gap = 0.6", "cost <= 0.25"]
 
 
+def test_max_std_caps_the_first_property_with_several_goals(two_property_models):
+    goals = Goals.parse(["gap=0.6"], minimize="cost")
+    everyone = design(two_property_models, goals, n=3000, seed=1).candidates
+    cap = float(everyone["gap_std"].quantile(0.3))
+    capped = design(two_property_models, goals, n=3000, seed=1, max_std=cap)
+    assert capped.summary["max_std"] == pytest.approx(cap)
+    assert 0 < len(capped.candidates) < len(everyone)
+    assert (capped.candidates["gap_std"] <= cap).all()
+
+
 def test_minimize_lowers_the_exact_objective_at_equal_accuracy(two_property_models):
     plain = design(two_property_models, Goals.parse(["gap=0.6"]), n=3000, seed=4).candidates
     slid = design(two_property_models, Goals.parse(["gap=0.6"], minimize="cost"), n=3000, seed=4, travel=0.3)

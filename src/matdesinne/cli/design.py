@@ -24,6 +24,9 @@ def add_parser(sub, name: str):
     a.add_models(p)
     p.add_argument("--tolerance", type=a.positive_float, default=0.1,
                    help="down-selection window around the target (default: 0.1)")
+    p.add_argument("--max-std", type=a.positive_float, default=None, metavar="S",
+                   help="drop candidates whose surrogate members disagree by more than S (ensemble std of the "
+                        "space's property, in its unit; default: only extreme uncertainty is dropped)")
     a.add_constrain(p)
     a.add_seed(p, "the latent draw")
     p.add_argument("--latent", choices=["normal", "sobol"], default="normal",
@@ -72,7 +75,7 @@ def run(args) -> None:
     result = design(
         models, target, n=args.n, method=args.method, tolerance=args.tolerance,
         constraints=constraints, seed=args.seed, allow_extrapolation=args.allow_extrapolation, latent=args.latent,
-        travel=args.travel,
+        travel=args.travel, max_std=args.max_std,
     )
     write_csv(result.candidates, args.out)
     if args.summary is not None:

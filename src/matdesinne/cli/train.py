@@ -32,6 +32,8 @@ def add_parser(sub, name: str):
     p.add_argument("--out", type=Path, default=Path("models"),
                    help="folder for the checkpoints; they appear there together when training ends (default: models)")
     p.add_argument("--epochs", type=a.positive_int, help="maximum epochs (default: each model's own)")
+    p.add_argument("--members", type=a.positive_int,
+                   help="networks in the surrogate's ensemble (default: 5); more give a steadier mean and std")
     p.add_argument("--augment", type=a.count, default=200_000,
                    help="surrogate-labelled uniform design points added to the generators' training set "
                         "(default: 200000; 0: none)")
@@ -64,7 +66,7 @@ def run(args) -> None:
         data = found.name
     records = train_models(
         data=data, space=args.space, x=args.x, y=args.y, **({"kinds": kinds} if kinds else {}), out=args.out, epochs=args.epochs,
-        seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
+        members=args.members, seed=args.seed, split_seed=args.split_seed, device=args.device, augment=args.augment,
         y_lower=args.y_lower, y_upper=args.y_upper, symmetry=args.symmetry,
     )
     for kind, record in records.items():

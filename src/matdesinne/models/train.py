@@ -67,6 +67,7 @@ def train_models(
     kinds: Sequence[str] = ("surrogate", *GENERATORS),
     out: str | os.PathLike = "models",
     epochs: int | None = None,
+    members: int | None = None,
     seed: int = 0,
     split_seed: int = 0,
     device: str = "auto",
@@ -89,7 +90,8 @@ def train_models(
     surrogate predicts them all (one ensemble, one output each) and the generators
     condition on them all (the INN, whose output holds y, on the first only). ``y_lower``/``y_upper`` declare a CSV property's physical limits (a
     built-in gap has lower = 0; they apply to the first property). With ``space`` (a material's name or TOML file), a CSV takes that space's
-    columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1.
+    columns, bounds and property ``y`` instead. Seeds run from 0 to 2**32 - 1. ``members``
+    sets the surrogate's ensemble size (default: :class:`~matdesinne.models.EnsembleSurrogate`'s).
 
     With ``symmetry`` (the default), a material whose designs come in congruent pairs (see
     :mod:`matdesinne.materials.symmetry`) trains every model on its training rows and
@@ -113,6 +115,8 @@ def train_models(
         settings = {"seed": seed, "device": device, **(augmented if kind in GENERATORS and augment else {})}
         if epochs is not None:
             settings["epochs"] = epochs
+        if members is not None and kind == "surrogate":
+            settings["members"] = members
         models[kind] = ESTIMATORS[kind](**settings)
         models[kind]._check_params()
     out = check_folder(out)

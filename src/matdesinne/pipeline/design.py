@@ -63,9 +63,9 @@ def downselect(
     max_std: float | None = None,
 ) -> Selection:
     """Keep samples inside ``space``'s bounds, predicted within ``tolerance`` of ``target``,
-    and with an ensemble std no larger than ``max_std`` (default: the surrogate's
-    ``std_threshold_``, the 99th percentile of its std on validation rows)."""
-    max_std = surrogate.std_threshold_ if max_std is None else max_std
+    and with an ensemble std no larger than the surrogate's ``std_threshold_`` (the 99th
+    percentile of its std on validation rows) or ``max_std``, whichever is smaller."""
+    max_std = surrogate.std_threshold_ if max_std is None else min(max_std, surrogate.std_threshold_)
     pred, std = surrogate.predict(x)
     in_bounds = space.contains(x)
     near = np.abs(pred - target) <= tolerance
@@ -212,11 +212,16 @@ def design(
     localization stay inside them. ``atol`` is how close localization must bring the
     surrogate's prediction to the target (default ``tolerance / 20``). ``latent="sobol"``
     draws the generator's latent space quasi-randomly (see :mod:`~matdesinne.models.latent`).
+    ``max_std`` drops candidates whose surrogate members disagree more than that (the
+    ensemble std of the space's property, in its unit); the surrogate's own
+    ``std_threshold_`` (extreme uncertainty) always applies. Lower values trade candidates
+    for accuracy: the ensemble std tracks the error of the mean prediction.
     """
+    _check_max_std(max_std)
     if isinstance(target, Goals):
         return design_for_goals(models, target, n=n, method=method, tolerance=tolerance, constraints=constraints,
                                 seed=seed, atol=atol, allow_extrapolation=allow_extrapolation, latent=latent,
-                                travel=travel)
+                                travel=travel, max_std=max_std)
     space = models.space
     prop = space.property
     if not np.isfinite(target):
@@ -267,6 +272,7 @@ def design(
         "unit": prop.unit,
         "tolerance": float(tolerance),
         "atol": float(atol),
+        "max_std": _max_std_used(models.surrogate, max_std),
         "constraints": {k: list(v) for k, v in (constraints or {}).items()},
         "seed": int(seed),
         "latent": latent,
@@ -282,6 +288,16 @@ def design(
         "seconds": {k: round(v, 4) for k, v in seconds.items()},
     }
     return DesignResult(frame, summary)
+
+
+def _check_max_std(max_std: float | None) -> None:
+    if max_std is not None and not (np.isfinite(max_std) and max_std > 0):
+        raise UserInputError(f"max_std must be a positive number, got {max_std}")
+
+
+def _max_std_used(surrogate: EnsembleSurrogate, max_std: float | None) -> float:
+    """The std cap on the space's property that down-selection applied."""
+    return float(surrogate.std_threshold_ if max_std is None else min(max_std, surrogate.std_threshold_))
 
 
 def _quantity_columns(models: ModelSet, x: np.ndarray, goals: Goals) -> tuple[dict, dict]:
@@ -326,6 +342,7 @@ def design_for_goals(
     allow_extrapolation: bool = False,
     latent: str = "normal",
     travel: float = 0.1,
+    max_std: float | None = None,
 ) -> DesignResult:
     """Design ``n`` samples that meet several ``goals`` and return the candidates, ranked by
     the objective when there is one.
@@ -337,7 +354,8 @@ def design_for_goals(
     the feasible set to improve the objective, at most ``travel`` from where it was (a
     distance in the design box scaled to unit side: 0 keeps the localized samples, larger
     values trade diversity for the objective). A candidate must meet every goal under the
-    surrogate (targets within ``tolerance``) with a confident prediction of every property.
+    surrogate (targets within ``tolerance``) with a confident prediction of every property
+    it uses (the space's property's ensemble std at most ``max_std``, as in :func:`design`).
 
     Columns: the design, ``<p>_pred`` and ``<p>_std`` of every predicted property, each
     design function the goals use (e.g. ``strain`` in %), and ``target``. The summary's
@@ -349,6 +367,7 @@ def design_for_goals(
     primary = space.property
     target = goals.target_of(primary.name)
     kind = _check_request(models, method, n, tolerance)
+    _check_max_std(max_std)
     if not (np.isfinite(travel) and travel >= 0):
         raise UserInputError(f"travel must be 0 or a positive number, got {travel}")
     if not allow_extrapolation:
@@ -368,7 +387,7 @@ def design_for_goals(
         n_kept = n
     else:
         clock = time.perf_counter()
-        sel = downselect(x, surrogate, target, box, tolerance)
+        sel = downselect(x, surrogate, target, box, tolerance, max_std)
         seconds["downselect"] = time.perf_counter() - clock
         n_kept = int(sel.kept.sum())
         clock = time.perf_counter()
@@ -394,7 +413,8 @@ def design_for_goals(
         keep &= converged & box.contains(x)
         for j, p in enumerate(surrogate.properties_):
             if j == 0 or p.name in goals.quantities:
-                keep &= predicted[p.name][1] <= surrogate.std_thresholds_[j]
+                cap = _max_std_used(surrogate, max_std) if j == 0 else surrogate.std_thresholds_[j]
+                keep &= predicted[p.name][1] <= cap
         for g in constraint_goals:
             got = predicted[g.quantity][0] if g.quantity in predicted else exact[g.quantity]
             met = goal_met(g, got, tolerance)
@@ -425,6 +445,7 @@ def design_for_goals(
         "method": method, "target": float(target), "property": primary.name, "unit": primary.unit,
         "goals": per_goal, "condition": {p.name: float(v) for p, v in zip(models.generator.conditions_, condition)},
         "travel": float(travel), "tolerance": float(tolerance), "atol": float(atol),
+        "max_std": _max_std_used(surrogate, max_std),
         "constraints": {k: list(v) for k, v in (constraints or {}).items()}, "seed": int(seed), "latent": latent,
         "models": str(models.directory), "n_requested": int(n), "n_generated": int(n), "n_in_bounds": n_in_bounds,
         "n_kept": n_kept, "n_candidates": int(len(frame)),
