@@ -65,7 +65,7 @@ def downselect(
     """Keep samples inside ``space``'s bounds, predicted within ``tolerance`` of ``target``,
     and with an ensemble std no larger than the surrogate's ``std_threshold_`` (the 99th
     percentile of its std on validation rows) or ``max_std``, whichever is smaller."""
-    max_std = surrogate.std_threshold_ if max_std is None else min(max_std, surrogate.std_threshold_)
+    max_std = _max_std_used(surrogate, max_std)
     pred, std = surrogate.predict(x)
     in_bounds = space.contains(x)
     near = np.abs(pred - target) <= tolerance
