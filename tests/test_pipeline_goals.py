@@ -149,9 +149,10 @@ def test_train_learns_several_properties_from_a_csv(tmp_path):
     frame["gap"], frame["cost"] = y[:, 0], y[:, 1]
     frame.to_csv(tmp_path / "two.csv", index=False)
     records = train_models(str(tmp_path / "two.csv"), y="gap,cost", y_lower=0.0, kinds=["surrogate"],
-                           out=tmp_path / "m", epochs=20, augment=0)
+                           out=tmp_path / "m", epochs=20, augment=0, members=3)
     assert "cost" in records["surrogate"]["validation"]
     sur = load_models(tmp_path / "m", generator=None).surrogate
+    assert sur.members == 3 and sur.raw_all(torch.zeros(4, 3)).shape == (3, 4, 2)
     assert sur.space_.names == SYNTH_NAMES and [p.name for p in sur.properties_] == ["gap", "cost"]
     assert sur.properties_[0].lower == 0.0 and sur.properties_[1].lower is None
     # generators condition on every property where the family can (the INN's y is one wide)
