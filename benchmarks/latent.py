@@ -1,7 +1,8 @@
 """Quasi-random against i.i.d. latent draws: what ``--latent sobol`` does to yield, diversity
 and coverage of the shipped models' candidates.
 
-    python benchmarks/latent.py [--space mos2] [--targets 0.5 1.0] [--n 10000] [--seeds 0 1 2]
+    python benchmarks/latent.py [--space mos2] [--method matdesinne-cinn] [--targets 0.5 1.0]
+                                [--n 10000] [--seeds 0 1 2]
 
 Per target and latent draw, means over seeds of:
 - the raw samples' in-box and kept fractions;
@@ -24,7 +25,7 @@ import numpy as np
 from matdesinne.evaluation.metrics import _nearest, energy_distance, nn_distance, normalized
 from matdesinne.materials import training_split
 from matdesinne.models import load_models
-from matdesinne.pipeline import design
+from matdesinne.pipeline import design, generator_of
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,12 +33,13 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", type=float, nargs="+", default=[0.5, 1.0])
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--method", default="matdesinne-cinn", help="a pipeline method, e.g. matdesinne-cfm")
     args = ap.parse_args(argv)
-    models = load_models(space=args.space)
+    models = load_models(space=args.space, generator=generator_of(args.method))
     space = models.space
     data, (train, _, _) = training_split(models.surrogate.training_, space)
     x_train, y_train = data.x[train], data.y[train]
-    print(f"{space.name}, {args.n} samples, seeds {args.seeds}")
+    print(f"{space.name}, {args.method}, {args.n} samples, seeds {args.seeds}")
     print("| target | latent | in box | kept | candidates | NN dist | energy dist to data | coverage gap |")
     print("|---|---|---|---|---|---|---|---|")
     for t in args.targets:
@@ -45,7 +47,7 @@ def main(argv=None) -> int:
         for latent in ("normal", "sobol"):
             runs = []
             for seed in args.seeds:
-                res = design(models, t, n=args.n, seed=seed, latent=latent)
+                res = design(models, t, n=args.n, method=args.method, seed=seed, latent=latent)
                 s, x = res.summary, normalized(res.candidates[space.names].to_numpy(), space)
                 covered = float(_nearest(rows, x).mean()) if len(x) else float("nan")
                 runs.append((s["n_in_bounds"] / args.n, s["n_kept"] / args.n, len(x), nn_distance(x),
