@@ -162,6 +162,8 @@ def test_train_learns_several_properties_from_a_csv(tmp_path):
     assert load_models(tmp_path / "g", generator="inn").generator.cond_dim == 1
     with pytest.raises(UserInputError, match="different properties"):
         train_models(str(tmp_path / "two.csv"), y="gap,gap", kinds=["surrogate"], out=tmp_path / "n", augment=0)
+    with pytest.raises(UserInputError, match="train the surrogate too"):
+        train_models(str(tmp_path / "two.csv"), y="gap,cost", kinds=["cinn"], out=tmp_path / "n", members=3)
 
 
 def test_predict_writes_every_property_of_the_surrogate(two_property_models):

@@ -70,8 +70,8 @@ class CFM(Generator):
     bounded : see :class:`~matdesinne.models.generator.Generator`. Off by default for CFM:
         straight paths from a Gaussian to logit coordinates learnt a much blurrier
         conditional (MoS2, held-aside targets: surrogate raw MAE 0.23-0.28 eV bounded,
-        0.15-0.19 eV unbounded, 200 epochs each); samples outside the box are dropped by
-        down-selection.
+        0.15-0.19 eV unbounded, 200 epochs each). About 3 % of raw samples then fall
+        outside the box; the pipeline's down-selection drops them, raw samples keep them.
     y_noise, and the training settings (epochs, batch_size, lr, weight_decay, patience,
         seed, device) : see :class:`~matdesinne.models.generator.Generator`.
     """

@@ -109,6 +109,8 @@ def train_models(
         raise UserInputError(f"unknown model {unknown[0]!r}: use one of {', '.join(ESTIMATORS)}")
     if not kinds:
         raise UserInputError(f"no model to train: name one or more of {', '.join(ESTIMATORS)}")
+    if members is not None and "surrogate" not in kinds:
+        raise UserInputError("members sets the surrogate's ensemble size: train the surrogate too")
     models: dict[str, Estimator] = {}
     for kind in sorted(dict.fromkeys(kinds), key=lambda k: k != "surrogate"):  # the surrogate first
         augmented = AUGMENTED_BY_KIND.get(kind, AUGMENTED)

@@ -212,10 +212,11 @@ def design(
     localization stay inside them. ``atol`` is how close localization must bring the
     surrogate's prediction to the target (default ``tolerance / 20``). ``latent="sobol"``
     draws the generator's latent space quasi-randomly (see :mod:`~matdesinne.models.latent`).
-    ``max_std`` drops candidates whose surrogate members disagree more than that (the
-    ensemble std of the space's property, in its unit); the surrogate's own
-    ``std_threshold_`` (extreme uncertainty) always applies. Lower values trade candidates
-    for accuracy: the ensemble std tracks the error of the mean prediction.
+    ``max_std`` makes down-selection drop candidates whose surrogate members disagree more
+    than that (the ensemble std of the space's property, in its unit); the surrogate's own
+    ``std_threshold_`` (extreme uncertainty) applies in any case. Lower values trade
+    candidates for accuracy: the ensemble std tracks the error of the mean prediction. Raw
+    samples are not down-selected, so a raw method refuses ``max_std``.
     """
     _check_max_std(max_std)
     if isinstance(target, Goals):
@@ -227,6 +228,7 @@ def design(
     if not np.isfinite(target):
         raise UserInputError(f"the target must be a finite number, got {target}")
     kind = _check_request(models, method, n, tolerance)
+    _check_max_std(max_std, method, kind)
     if not allow_extrapolation:
         check_trained_range(models.surrogate, [target], hint="; pass allow_extrapolation=True to try anyway")
     box = space.constrain(constraints or {})
@@ -290,9 +292,12 @@ def design(
     return DesignResult(frame, summary)
 
 
-def _check_max_std(max_std: float | None) -> None:
+def _check_max_std(max_std: float | None, method: str | None = None, kind: str | None = None) -> None:
     if max_std is not None and not (np.isfinite(max_std) and max_std > 0):
         raise UserInputError(f"max_std must be a positive number, got {max_std}")
+    if max_std is not None and method is not None and method == kind:
+        raise UserInputError(f"max_std applies to down-selection, which raw samples ({method}) skip; "
+                             f"use matdesinne-{method}")
 
 
 def _max_std_used(surrogate: EnsembleSurrogate, max_std: float | None) -> float:
@@ -367,7 +372,7 @@ def design_for_goals(
     primary = space.property
     target = goals.target_of(primary.name)
     kind = _check_request(models, method, n, tolerance)
-    _check_max_std(max_std)
+    _check_max_std(max_std, method, kind)
     if not (np.isfinite(travel) and travel >= 0):
         raise UserInputError(f"travel must be 0 or a positive number, got {travel}")
     if not allow_extrapolation:
