@@ -218,7 +218,6 @@ def design(
     candidates for accuracy: the ensemble std tracks the error of the mean prediction. Raw
     samples are not down-selected, so a raw method refuses ``max_std``.
     """
-    _check_max_std(max_std)
     if isinstance(target, Goals):
         return design_for_goals(models, target, n=n, method=method, tolerance=tolerance, constraints=constraints,
                                 seed=seed, atol=atol, allow_extrapolation=allow_extrapolation, latent=latent,
@@ -292,10 +291,10 @@ def design(
     return DesignResult(frame, summary)
 
 
-def _check_max_std(max_std: float | None, method: str | None = None, kind: str | None = None) -> None:
+def _check_max_std(max_std: float | None, method: str, kind: str) -> None:
     if max_std is not None and not (np.isfinite(max_std) and max_std > 0):
         raise UserInputError(f"max_std must be a positive number, got {max_std}")
-    if max_std is not None and method is not None and method == kind:
+    if max_std is not None and method == kind:
         raise UserInputError(f"max_std applies to down-selection, which raw samples ({method}) skip; "
                              f"use matdesinne-{method}")
 
@@ -373,6 +372,7 @@ def design_for_goals(
     target = goals.target_of(primary.name)
     kind = _check_request(models, method, n, tolerance)
     _check_max_std(max_std, method, kind)
+    cap = _max_std_used(surrogate, max_std)
     if not (np.isfinite(travel) and travel >= 0):
         raise UserInputError(f"travel must be 0 or a positive number, got {travel}")
     if not allow_extrapolation:
@@ -392,7 +392,7 @@ def design_for_goals(
         n_kept = n
     else:
         clock = time.perf_counter()
-        sel = downselect(x, surrogate, target, box, tolerance, max_std)
+        sel = downselect(x, surrogate, target, box, tolerance, cap)
         seconds["downselect"] = time.perf_counter() - clock
         n_kept = int(sel.kept.sum())
         clock = time.perf_counter()
@@ -418,8 +418,7 @@ def design_for_goals(
         keep &= converged & box.contains(x)
         for j, p in enumerate(surrogate.properties_):
             if j == 0 or p.name in goals.quantities:
-                cap = _max_std_used(surrogate, max_std) if j == 0 else surrogate.std_thresholds_[j]
-                keep &= predicted[p.name][1] <= cap
+                keep &= predicted[p.name][1] <= (cap if j == 0 else surrogate.std_thresholds_[j])
         for g in constraint_goals:
             got = predicted[g.quantity][0] if g.quantity in predicted else exact[g.quantity]
             met = goal_met(g, got, tolerance)
@@ -450,7 +449,7 @@ def design_for_goals(
         "method": method, "target": float(target), "property": primary.name, "unit": primary.unit,
         "goals": per_goal, "condition": {p.name: float(v) for p, v in zip(models.generator.conditions_, condition)},
         "travel": float(travel), "tolerance": float(tolerance), "atol": float(atol),
-        "max_std": _max_std_used(surrogate, max_std),
+        "max_std": cap,
         "constraints": {k: list(v) for k, v in (constraints or {}).items()}, "seed": int(seed), "latent": latent,
         "models": str(models.directory), "n_requested": int(n), "n_generated": int(n), "n_in_bounds": n_in_bounds,
         "n_kept": n_kept, "n_candidates": int(len(frame)),
