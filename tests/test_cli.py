@@ -356,3 +356,20 @@ def test_an_output_that_names_a_model_file_is_refused(capsys, tmp_path, tiny_mod
                  ["predict", "--in", rows, "--models", models, "--out", models / "surrogate.json"]):
         assert_one_line_error(capsys, argv, "is also an input of this command")
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
+
+
+def test_an_output_inside_the_built_in_materials_is_refused(capsys, tmp_path):
+    # design does not read the WS2 dataset, so only this guard keeps it from being overwritten.
+    import matdesinne.materials as materials
+
+    root = Path(materials.__file__).parent
+    data = root / "ws2" / "ws2_data.csv"
+    before = data.read_bytes()
+    for argv in (["design", "--space", "ws2", "--target", 1.0, "--n", 100, "--out", data],
+                 ["design", "--target", 1.0, "--n", 100, "--out", tmp_path / "c.csv", "--summary",
+                  root / "mos2" / "models" / "notes.json"],
+                 ["sample", "--space", "ws2", "--n", 8, "--out", root / "ws2" / "points.csv"],
+                 ["analyze", "--out", root / "mos2"]):
+        assert_one_line_error(capsys, argv, "lies inside matdesinne's built-in materials")
+    assert data.read_bytes() == before
+    assert not (root / "ws2" / "points.csv").exists() and not (root / "mos2" / "models" / "notes.json").exists()
