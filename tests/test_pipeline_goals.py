@@ -13,7 +13,7 @@ from matdesinne.errors import UserInputError
 from matdesinne.models import CINN, EnsembleSurrogate, load_models
 from matdesinne.models.train import train_models
 from matdesinne.pipeline import design
-from matdesinne.pipeline.goals import Goals, mean_lattice_strain
+from matdesinne.pipeline.goals import Goals, Quantities, mean_lattice_strain
 
 from conftest import SYNTH_NAMES, synth_forward, synth_space
 
@@ -108,6 +108,29 @@ def test_travel_bounds_how_far_the_slide_moves(two_property_models):
     near = design(two_property_models, goals, n=1000, seed=5, travel=0.05).candidates
     far = design(two_property_models, goals, n=1000, seed=5, travel=0.4).candidates
     assert np.median(cost(far[key].to_numpy())) < np.median(cost(near[key].to_numpy()))
+
+
+def test_slopes_of_several_properties_in_one_pass_match_one_property_at_a_time(two_property_models):
+    # Quantities takes every property's gradient in one batched backward pass; each alone
+    # takes a plain one. Both must give the same values and slopes, and the slopes must be
+    # those of the mean prediction (central differences in the unit box).
+    sur, space = two_property_models.surrogate, two_property_models.space
+    u = torch.rand(64, space.dim, generator=torch.Generator().manual_seed(0), dtype=torch.float32) * 0.8 + 0.1
+    both = Quantities(sur, space, ["gap", "cost"])
+    values, jac = both(u)
+    torch.testing.assert_close(both.values(u), values, rtol=1e-6, atol=1e-6)  # the slide's values-only trials
+    for j, name in enumerate(["gap", "cost"]):
+        alone_values, alone_jac = Quantities(sur, space, [name])(u)
+        torch.testing.assert_close(values[:, j], alone_values[:, 0], rtol=0, atol=0)
+        torch.testing.assert_close(jac[:, j], alone_jac[:, 0], rtol=1e-5, atol=1e-6)
+    lows, span = (torch.as_tensor(a, dtype=torch.float64) for a in (space.lows, space.highs - space.lows))
+    h = 1e-4
+    for k in range(space.dim):
+        du = torch.zeros(space.dim, dtype=torch.float64)
+        du[k] = h
+        up = sur.predict_all((lows + (u.double() + du) * span).numpy())["cost"][0]
+        down = sur.predict_all((lows + (u.double() - du) * span).numpy())["cost"][0]
+        np.testing.assert_allclose(jac[:, 1, k].numpy(), (up - down) / (2 * h), atol=2e-3)
 
 
 def test_strain_is_the_mean_absolute_lattice_strain_in_percent():

@@ -124,14 +124,11 @@ class EnsembleSurrogate(Estimator):
 
     def predict_tensor_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and std over members of every clipped property, each shape (n, k); the
-        first column is :meth:`predict_tensor`'s, so a subclass that refines it (the loop's
-        corrected surrogate) refines both."""
-        first_mean, first_std = self.predict_tensor(x)
-        if len(self.properties_) == 1:
-            return first_mean.unsqueeze(1), first_std.unsqueeze(1)
-        members = self.clip_all(self.raw_all(x))[..., 1:]
-        mean, std = members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
-        return torch.cat([first_mean.unsqueeze(1), mean], 1), torch.cat([first_std.unsqueeze(1), std], 1)
+        first column is :meth:`predict_tensor`'s (one pass of the network gives both, so a
+        subclass that refines :meth:`predict_tensor` refines this too, as the loop's
+        corrected surrogate does)."""
+        members = self.clip_all(self.raw_all(x))
+        return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
 
     def _batches(self, x: np.ndarray, batch_size: int, every: bool) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()

@@ -207,16 +207,17 @@ class Quantities:
 
     def __call__(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, grads = [], []
-        wanted = [self.index[q] for q in self.names if q in self.index]
-        raw = ua = None
+        wanted = list(dict.fromkeys(self.index[q] for q in self.names if q in self.index))
+        raw = member_grads = None
         if wanted:
-            # One leaf per member, so one backward pass per property gives every member's gradient.
+            # One leaf per member, so one backward pass gives every member's gradient.
             ua = u.detach().unsqueeze(0).repeat(self.surrogate.members, 1, 1).requires_grad_(True)
             raw = self.surrogate.raw_all(self.lows + ua * self.span)
+            member_grads = dict(zip(wanted, _output_gradients(raw, ua, wanted)))
         for q in self.names:
             if q in self.index:
                 j = self.index[q]
-                (grad_raw,) = torch.autograd.grad(raw[..., j].sum(), ua, retain_graph=True)
+                grad_raw = member_grads[j]
                 members = raw[..., j].detach()
                 clipped = self.surrogate.clip(members, j)
                 live = (clipped == members).float().unsqueeze(-1)
@@ -232,6 +233,28 @@ class Quantities:
                 values.append(value.detach())
                 grads.append(g)
         return torch.stack(values, 1), torch.stack(grads, 1)
+
+    def values(self, u: torch.Tensor) -> torch.Tensor:
+        """The values alone (n, m), as :meth:`__call__` gives them, for a fraction of its cost."""
+        with torch.no_grad():
+            x = self.lows + u * self.span
+            raw = self.surrogate.raw_all(x) if any(q in self.index for q in self.names) else None
+            return torch.stack([self.surrogate.clip(raw[..., self.index[q]], self.index[q]).mean(0) if q in self.index
+                                else DESIGN_FUNCTIONS[q][0](x, self.space) for q in self.names], 1)
+
+
+def _output_gradients(raw: torch.Tensor, leaf: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
+    """The gradients of ``raw[..., j].sum()`` in ``leaf`` for each output column ``j``:
+    (len(columns), *leaf.shape). Several columns share one batched backward pass: the same
+    arithmetic as a pass per column, in fewer and larger operations."""
+    if len(columns) == 1:
+        (g,) = torch.autograd.grad(raw[..., columns[0]].sum(), leaf)
+        return g.unsqueeze(0)
+    seeds = torch.zeros(len(columns), *raw.shape, dtype=raw.dtype, device=raw.device)
+    for k, j in enumerate(columns):
+        seeds[k, ..., j] = 1.0
+    (g,) = torch.autograd.grad(raw, leaf, grad_outputs=seeds, is_grads_batched=True)
+    return g
 
 
 def design_function_values(x: np.ndarray, space: DesignSpace, name: str) -> np.ndarray:
@@ -288,24 +311,36 @@ def _project_out(jac: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return g + _min_norm_step(jac, (jac @ g.unsqueeze(-1)).squeeze(-1))
 
 
+def _gauss_newton_step(u: torch.Tensor, goals: Sequence[Goal], values: torch.Tensor, jac: torch.Tensor, atol: float,
+                       max_step_size: float) -> torch.Tensor:
+    """One damped minimum-norm step of ``u`` (n, dim) toward every constraint goal, from
+    their ``values`` (n, m) and slopes ``jac`` (n, m, dim) at ``u``; capped at
+    ``max_step_size`` and kept in the unit box."""
+    r, rows = _residuals(goals, values, atol)
+    jac = jac * rows.unsqueeze(-1)
+    step = _min_norm_step(jac, r)
+    # Drop the directions that push through an active bound of the box, then re-solve.
+    pinned = ((u <= 0) & (step < 0)) | ((u >= 1) & (step > 0))
+    step = _min_norm_step(jac * (~pinned).unsqueeze(1), r)
+    norm = step.norm(dim=1, keepdim=True)
+    step = step * torch.clamp(max_step_size / (norm + 1e-12), max=1.0)
+    return (u + step).clamp(0, 1)
+
+
 def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities, atol: float,
-                  steps: int, max_step_size: float, at_start: tuple | None = None):
+                  steps: int, max_step_size: float):
     """Move each row of ``u`` (n, dim) onto every constraint goal (the first ``len(goals)``
     of ``quantities``' names). Returns (u, satisfied (n,), values (n, m), jac (n, m, dim)),
-    the last two for every quantity at the returned ``u``. ``at_start`` may hand in
-    ``quantities(u)`` already computed (values, jac)."""
+    the last two for every quantity at the returned ``u``."""
     u = u.clone()
     done = torch.zeros(len(u), dtype=torch.bool, device=u.device)
     last_values = last_jac = None
     active = torch.arange(len(u), device=u.device)
     m = len(goals)
-    for _ in range(steps + 1):
+    for step in range(steps + 1):
         if len(active) == 0:
             break
-        if last_values is None and at_start is not None:
-            values, jac = at_start
-        else:
-            values, jac = quantities(u[active])
+        values, jac = _first_evaluation(u, goals, quantities, atol) if step == 0 else quantities(u[active])
         if last_values is None:
             last_values, last_jac = values.clone(), jac.clone()
         else:
@@ -315,21 +350,29 @@ def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities
         active, values, jac = active[~ok], values[~ok, :m], jac[~ok, :m]
         if len(active) == 0:
             break
-        if _ == steps:
+        if step == steps:
             break
-        r, rows = _residuals(goals, values, atol)
-        jac = jac * rows.unsqueeze(-1)
-        ua = u[active]
-        step = _min_norm_step(jac, r)
-        # Drop the directions that push through an active bound of the box, then re-solve.
-        pinned = ((ua <= 0) & (step < 0)) | ((ua >= 1) & (step > 0))
-        step = _min_norm_step(jac * (~pinned).unsqueeze(1), r)
-        norm = step.norm(dim=1, keepdim=True)
-        step = step * torch.clamp(max_step_size / (norm + 1e-12), max=1.0)
-        u[active] = (ua + step).clamp(0, 1)
+        u[active] = _gauss_newton_step(u[active], goals, values, jac, atol, max_step_size)
     if last_values is None:  # no rows
         last_values, last_jac = quantities(u)
     return u, done, last_values, last_jac
+
+
+def _first_evaluation(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities, atol: float):
+    """``quantities(u)`` where it will be used: few samples start on every goal, and the
+    others' further quantities (an objective's slopes) would be recomputed after their next
+    step, so those get the goals' quantities alone (the rest of their row stays zero)."""
+    m = len(goals)
+    if len(quantities.names) == m:
+        return quantities(u)
+    head_values, head_jac = Quantities(quantities.surrogate, quantities.space, quantities.names[:m])(u)
+    values = torch.zeros(len(u), len(quantities.names), dtype=head_values.dtype, device=u.device)
+    jac = torch.zeros(len(u), len(quantities.names), u.shape[1], dtype=head_jac.dtype, device=u.device)
+    values[:, :m], jac[:, :m] = head_values, head_jac
+    on = _satisfied(goals, head_values, atol)
+    if on.any():
+        values[on], jac[on] = quantities(u[on])
+    return values, jac
 
 
 def localize_goals(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities, atol: float,
@@ -355,7 +398,8 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     stays within ``slack * atol`` of every constraint, improves, and stays within
     ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
     stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
-    Gauss-Newton pass on the constraints alone brings every sample back within ``atol``.
+    Gauss-Newton step on the constraints alone, from the last values and slopes (no further
+    evaluation), brings the samples that ended outside ``atol`` back onto them.
     ``at_start`` may hand in ``quantities(u)`` already computed (values, jac). Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
@@ -365,7 +409,8 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     values, jac = quantities(u) if at_start is None else (at_start[0].clone(), at_start[1].clone())
     h = torch.full((len(u),), travel / 2, device=u.device)
     live = torch.arange(len(u), device=u.device)
-    for _ in range(steps):
+    edge = 0.99 * travel  # a sample this far from its start has reached the edge of its ball
+    for step in range(steps):
         if len(live) == 0:
             break
         ul, vl, jl = u[live], values[live], jac[live]
@@ -389,18 +434,27 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
         trial = (start[live] + offset * torch.clamp(travel / (far + 1e-12), max=1.0)).clamp(0, 1)
         # Values and gradients at once: most trial steps are kept (about four in five), so a
         # separate gradient pass at the kept points would cost more than the rejected ones waste.
+        # A trial that ends the sample's slide if kept (on the edge of its ball, or the last
+        # step) needs its values only: the final correction below may use the slopes one step old.
         new_values, new_jac = values[live].clone(), jac[live].clone()
-        if moving.any():
-            new_values[moving], new_jac[moving] = quantities(trial[moving])
+        last = moving & (((trial - start[live]).norm(dim=1) >= edge) | (step == steps - 1))
+        going = moving & ~last
+        if going.any():
+            new_values[going], new_jac[going] = quantities(trial[going])
+        if last.any():
+            new_values[last] = quantities.values(trial[last])
         ok = _satisfied(goals, new_values[:, :m], slack * atol) if goals else torch.ones_like(moving)
         accept = ok & moving & (sign * new_values[:, m] < phi)
         took = live[accept]
         u[took], values[took], jac[took] = trial[accept], new_values[accept], new_jac[accept]
         h[live[~accept]] /= 2
         # A sample that reached the edge of its travel ball is done: it could only creep along it.
-        at_edge = (u[live] - start[live]).norm(dim=1) >= 0.99 * travel
+        at_edge = (u[live] - start[live]).norm(dim=1) >= edge
         live = live[(h[live] >= travel / 50) & moving & ~at_edge]
-    if goals:  # the constraints alone: the objective's gradient is no longer needed
-        constraints = Quantities(quantities.surrogate, quantities.space, quantities.names[:m])
-        u, _, _, _ = _gauss_newton(u, goals, constraints, atol, 5, travel, at_start=(values[:, :m], jac[:, :m]))
+    if goals:
+        # Kept steps end within slack * atol of every constraint, where the linearization is
+        # accurate, so one Gauss-Newton step from the values and slopes at hand brings them
+        # back within atol; the caller's final predictions judge every goal again.
+        off = ~_satisfied(goals, values[:, :m], atol)
+        u[off] = _gauss_newton_step(u[off], goals, values[off, :m], jac[off, :m], atol, travel)
     return u
