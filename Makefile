@@ -60,7 +60,7 @@ calibration: $(VENV)/.installed-dft
 	$(BIN)/matdesinne calibrate --settings standard --out src/matdesinne/materials/mos2/models/calibration-standard.json --store out/calibration-standard.db
 	$(BIN)/matdesinne calibrate --settings fast --out src/matdesinne/materials/mos2/models/calibration-fast.json --store out/calibration-fast.db
 
-## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE, CFM): ~55-70 min on 2 cores.
+## Retrain every shipped MoS2 model (surrogate, cINN, INN, MDN, cVAE, CFM): ~75-90 min on 2 cores.
 ## They predate symmetry images, so --no-symmetry reproduces them.
 models: $(VENV)/.installed
 	$(BIN)/matdesinne train --data mos2 --out src/matdesinne/materials/mos2/models --seed 0 --split-seed 0 --no-symmetry

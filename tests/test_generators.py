@@ -116,3 +116,20 @@ def test_cfm_guidance_sharpens_the_conditional_and_round_trips(tmp_path):
     old = CFM.load(tmp_path / "old")
     assert old.cond_dropout == 0.0 and old.guidance == 1.0
     np.testing.assert_array_equal(old.sample(0.5, 50, seed=2), plain.sample(0.5, 50, seed=2))
+
+
+def test_cfm_steps_is_a_setting_of_sampling_not_a_network_size(tmp_path):
+    import json
+
+    from matdesinne.errors import UserInputError
+
+    x, y = synth_data(300, seed=31)
+    xv, yv = synth_data(60, seed=32)
+    model = CFM(hidden=8, layers=2, epochs=2, steps=50, seed=0, device="cpu").fit(x, y, synth_space(), xv, yv)
+    model.save(tmp_path)
+    assert CFM.load(tmp_path).steps == 50  # more steps than any weight has rows is fine
+    meta = json.loads((tmp_path / "cfm.json").read_text())
+    meta["params"]["steps"] = 10**6
+    (tmp_path / "cfm.json").write_text(json.dumps(meta))
+    with pytest.raises(UserInputError, match="steps must be from 1 to 10000"):
+        CFM.load(tmp_path)

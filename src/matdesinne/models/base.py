@@ -107,6 +107,9 @@ class Estimator(abc.ABC):
 
     #: Settings of the training loop rather than of the network (documented above).
     TRAINING_PARAMS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "seed", "device")
+    #: Integer settings of sampling, not sizes of the network: a checkpoint's size check
+    #: (no setting larger than any weight's size) skips them; the model bounds them itself.
+    SAMPLING_PARAMS: tuple[str, ...] = ()
 
     #: Numeric settings that may be 0; the other whole-number and real settings must be positive.
     _may_be_zero: frozenset[str] = frozenset({"layers", "weight_decay"})
@@ -248,7 +251,7 @@ class Estimator(abc.ABC):
         model = cls(**{**later, **given})
         model._check_params()
         for name, value in model.get_params().items():
-            if name not in cls.TRAINING_PARAMS and type(value) is int and value > size_limit:
+            if name not in (*cls.TRAINING_PARAMS, *cls.SAMPLING_PARAMS) and type(value) is int and value > size_limit:
                 raise ValueError(f"params.{name} = {value} is larger than any size in the weights ({size_limit})")
         model.space_ = DesignSpace.from_dict(meta["design_space"])
         model.x_scaler_ = Standardizer.from_dict(meta["x_scaler"], model.space_.dim, "x_scaler")

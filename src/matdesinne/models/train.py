@@ -35,7 +35,7 @@ ESTIMATORS = {EnsembleSurrogate.kind: EnsembleSurrogate, **GENERATORS}
 AUGMENTED = {"epochs": 60, "batch_size": 1024, "lr": 1e-3, "patience": 10}
 #: A flow-matching loss levels off long before its samples stop improving (the loss keeps
 #: the irreducible variance of the paths), so CFM trains for a fixed, longer schedule.
-AUGMENTED_BY_KIND = {"cfm": {"epochs": 1500, "batch_size": 1024, "lr": 1e-3, "patience": 1500}}
+AUGMENTED_BY_KIND = {"cfm": {"epochs": 3000, "batch_size": 1024, "lr": 1e-3, "patience": 3000}}
 
 
 def augment_with_surrogate(x, y, space, surrogate: EnsembleSurrogate, n: int, seed: int):
