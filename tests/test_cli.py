@@ -365,11 +365,17 @@ def test_an_output_inside_the_built_in_materials_is_refused(capsys, tmp_path):
     root = Path(materials.__file__).parent
     data = root / "ws2" / "ws2_data.csv"
     before = data.read_bytes()
-    for argv in (["design", "--space", "ws2", "--target", 1.0, "--n", 100, "--out", data],
-                 ["design", "--target", 1.0, "--n", 100, "--out", tmp_path / "c.csv", "--summary",
-                  root / "mos2" / "models" / "notes.json"],
-                 ["sample", "--space", "ws2", "--n", 8, "--out", root / "ws2" / "points.csv"],
-                 ["analyze", "--out", root / "mos2"]):
-        assert_one_line_error(capsys, argv, "lies inside matdesinne's built-in materials")
-    assert data.read_bytes() == before
-    assert not (root / "ws2" / "points.csv").exists() and not (root / "mos2" / "models" / "notes.json").exists()
+    made = [root / "ws2" / "points.csv", root / "ws2" / "points.json", root / "mos2" / "models" / "notes.json"]
+    try:
+        for argv, flag in ((["design", "--space", "ws2", "--target", 1.0, "--n", 100, "--out", data], "--out"),
+                           (["design", "--target", 1.0, "--n", 100, "--out", tmp_path / "c.csv", "--summary", made[2]],
+                            "--summary"),
+                           (["sample", "--space", "ws2", "--n", 8, "--out", made[0]], "--out")):
+            assert_one_line_error(capsys, argv, f"{flag} {argv[argv.index(flag) + 1]}: lies inside matdesinne's built-in materials")
+    finally:  # should the guard fail, leave the source tree as it was
+        written = data.read_bytes()
+        data.write_bytes(before)
+        leftovers = [p for p in made if p.exists()]
+        for p in leftovers:
+            p.unlink()
+    assert written == before and not leftovers

@@ -13,7 +13,7 @@ from matdesinne.errors import UserInputError
 from matdesinne.models import CINN, EnsembleSurrogate, load_models
 from matdesinne.models.train import train_models
 from matdesinne.pipeline import design
-from matdesinne.pipeline.goals import Goals, Quantities, mean_lattice_strain
+from matdesinne.pipeline.goals import Goals, Quantities, localize_goals, mean_lattice_strain, slide
 
 from conftest import SYNTH_NAMES, synth_forward, synth_space
 
@@ -131,6 +131,29 @@ def test_slopes_of_several_properties_in_one_pass_match_one_property_at_a_time(t
         up = sur.predict_all((lows + (u.double() + du) * span).numpy())["cost"][0]
         down = sur.predict_all((lows + (u.double() - du) * span).numpy())["cost"][0]
         np.testing.assert_allclose(jac[:, 1, k].numpy(), (up - down) / (2 * h), atol=2e-3)
+
+
+def test_the_slide_keeps_a_bound_that_its_objective_presses_against(two_property_models):
+    # Minimizing cost drives samples onto cost >= c; the slide's last correction (toward the
+    # gap target) must not push them back across it.
+    sur, space = two_property_models.surrogate, two_property_models.space
+    plain = design(two_property_models, Goals.parse(["gap=0.3"]), n=2000, seed=6).candidates
+    floor = float(plain["cost_pred"].quantile(0.1))
+    goals = Goals.parse(["gap=0.3"], minimum=[f"cost={floor}"], minimize="cost")
+    constraint_goals, objective, atol = goals.constraints, goals.objective, 0.005
+    lows, span = (torch.as_tensor(a, dtype=torch.float32) for a in (space.lows, space.highs - space.lows))
+    u = ((torch.as_tensor(plain[SYNTH_NAMES].to_numpy(), dtype=torch.float32) - lows) / span).clamp(0, 1)
+    quantities = Quantities(sur, space, ["gap", "cost", "cost"])
+    u, converged, values, jac = localize_goals(u, constraint_goals, quantities, atol)
+    start = values[converged]
+    slid = slide(u[converged], constraint_goals, objective, quantities, atol, travel=0.3,
+                 at_start=(start, jac[converged]))
+    after = quantities.values(slid)
+    assert (after[:, 1] >= floor).all(), int((after[:, 1] < floor).sum())
+    assert (after[:, 0] - 0.3).abs().max() <= 5 * atol
+    pressed = (after[:, 1] - floor).abs() <= atol
+    assert pressed.float().mean() > 0.2  # the bound binds for many samples
+    assert after[:, 2].median() < start[:, 2].median()
 
 
 def test_strain_is_the_mean_absolute_lattice_strain_in_percent():

@@ -26,13 +26,13 @@ EXIT_INTERRUPTED = 130
 COMMANDS = ("space", "sample", "label", "train", "design", "predict", "benchmark", "analyze", "structures", "validate",
             "calibrate", "loop")
 
-#: Seconds the watchdog gives the main thread to stop by itself after Ctrl-C. Compiled code
-#: (a JIT compiler, a BLAS call, a DFT step) can hold the interpreter for minutes.
 #: The commands that may write into a built-in material's folder: they make what it ships.
 MAKERS = ("train", "calibrate")
 #: The argument names that hold a command's output files or folders.
 OUTPUTS = ("out", "summary")
 
+#: Seconds the watchdog gives the main thread to stop by itself after Ctrl-C. Compiled code
+#: (a JIT compiler, a BLAS call, a DFT step) can hold the interpreter for minutes.
 INTERRUPT_GRACE = 10.0
 _WAKEUP: tuple[socket.socket, socket.socket] | None = None
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in MAKERS:
             from matdesinne.materials.registry import check_not_shipped
 
-            check_not_shipped(getattr(args, name, None) for name in OUTPUTS)
+            check_not_shipped({name: getattr(args, name, None) for name in OUTPUTS})
         _module(args.command).run(args)
     except UserInputError as err:
         message = str(err)

@@ -69,18 +69,19 @@ def builder_for(space: DesignSpace, source: str | os.PathLike | None = None) -> 
     return found.builder
 
 
-def check_not_shipped(outputs) -> None:
+def check_not_shipped(outputs: dict) -> None:
     """Refuse, in one line, an output path inside the built-in materials' folder.
 
-    Their datasets, models and calibrations are replaced only on purpose, by ``train`` and
-    ``calibrate`` (see the Makefile); any other command writing there would silently damage
-    what every later run reads (e.g. ``design --out .../ws2/ws2_data.csv``).
+    ``outputs`` maps each argument's name to its path (or None). The materials' datasets,
+    models and calibrations are replaced only on purpose, by ``train`` and ``calibrate``
+    (see the Makefile); any other command writing there would silently damage what every
+    later run reads (e.g. ``design --out .../ws2/ws2_data.csv``).
     """
-    root = os.path.realpath(Path(__file__).parent)
-    for out in outputs:
+    root = os.path.normcase(os.path.realpath(Path(__file__).parent))
+    for name, out in outputs.items():
         if out is None:
             continue
-        real = os.path.realpath(out)
+        real = os.path.normcase(os.path.realpath(out))
         if real == root or real.startswith(root + os.sep):
-            raise UserInputError(f"{out}: lies inside matdesinne's built-in materials ({root}), whose data and models "
-                                 "this command must not overwrite; choose an output elsewhere")
+            raise UserInputError(f"{name}={out}: lies inside matdesinne's built-in materials ({root}), whose data and "
+                                 "models this command must not overwrite; choose an output elsewhere")

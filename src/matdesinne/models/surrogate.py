@@ -123,10 +123,10 @@ class EnsembleSurrogate(Estimator):
         return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
 
     def predict_tensor_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std over members of every clipped property, each shape (n, k); the
-        first column is :meth:`predict_tensor`'s (one pass of the network gives both, so a
-        subclass that refines :meth:`predict_tensor` refines this too, as the loop's
-        corrected surrogate does)."""
+        """Mean and std over members of every clipped property, each shape (n, k), from one
+        pass of the network; the first column is :meth:`predict_tensor`'s. A subclass that
+        refines :meth:`raw_all` refines both; one that refines :meth:`predict_tensor` alone
+        must refine this too (the loop's corrected surrogate refines both)."""
         members = self.clip_all(self.raw_all(x))
         return members.mean(0), members.std(0) if self.members > 1 else torch.zeros_like(members[0])
 

@@ -246,7 +246,8 @@ class Quantities:
 def _output_gradients(raw: torch.Tensor, leaf: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
     """The gradients of ``raw[..., j].sum()`` in ``leaf`` for each output column ``j``:
     (len(columns), *leaf.shape). Several columns share one batched backward pass: the same
-    arithmetic as a pass per column, in fewer and larger operations."""
+    arithmetic as a pass per column, with less Python overhead (torch loops over the columns
+    inside it for the ops that have no batching rule)."""
     if len(columns) == 1:
         (g,) = torch.autograd.grad(raw[..., columns[0]].sum(), leaf)
         return g.unsqueeze(0)
@@ -262,9 +263,11 @@ def design_function_values(x: np.ndarray, space: DesignSpace, name: str) -> np.n
     return DESIGN_FUNCTIONS[name][0](torch.tensor(np.asarray(x, dtype=np.float64)), space).numpy()
 
 
-def _residuals(goals: Sequence[Goal], values: torch.Tensor, atol: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _residuals(goals: Sequence[Goal], values: torch.Tensor, atol: float,
+               hold: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Residuals r (n, m) of the constraint goals and which rows are active (n, m): a target
-    always, a bound only when violated (its residual then aims ``atol`` inside it)."""
+    always, a bound when violated or within ``hold`` of it (its residual then aims ``atol``
+    inside it)."""
     r = torch.zeros_like(values)
     active = torch.zeros_like(values, dtype=torch.bool)
     for i, g in enumerate(goals):
@@ -272,10 +275,10 @@ def _residuals(goals: Sequence[Goal], values: torch.Tensor, atol: float) -> tupl
         if g.kind == "target":
             r[:, i], active[:, i] = v - g.value, True
         elif g.kind == "min":
-            active[:, i] = v < g.value
+            active[:, i] = v < g.value + hold
             r[:, i] = torch.where(active[:, i], v - (g.value + atol), torch.zeros_like(v))
         else:
-            active[:, i] = v > g.value
+            active[:, i] = v > g.value - hold
             r[:, i] = torch.where(active[:, i], v - (g.value - atol), torch.zeros_like(v))
     return r, active
 
@@ -312,11 +315,12 @@ def _project_out(jac: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 
 
 def _gauss_newton_step(u: torch.Tensor, goals: Sequence[Goal], values: torch.Tensor, jac: torch.Tensor, atol: float,
-                       max_step_size: float) -> torch.Tensor:
+                       max_step_size: float, hold: float = 0.0) -> torch.Tensor:
     """One damped minimum-norm step of ``u`` (n, dim) toward every constraint goal, from
     their ``values`` (n, m) and slopes ``jac`` (n, m, dim) at ``u``; capped at
-    ``max_step_size`` and kept in the unit box."""
-    r, rows = _residuals(goals, values, atol)
+    ``max_step_size`` and kept in the unit box. Bounds within ``hold`` of their edge are
+    held (see :func:`_residuals`)."""
+    r, rows = _residuals(goals, values, atol, hold)
     jac = jac * rows.unsqueeze(-1)
     step = _min_norm_step(jac, r)
     # Drop the directions that push through an active bound of the box, then re-solve.
@@ -340,7 +344,7 @@ def _gauss_newton(u: torch.Tensor, goals: Sequence[Goal], quantities: Quantities
     for step in range(steps + 1):
         if len(active) == 0:
             break
-        values, jac = _first_evaluation(u, goals, quantities, atol) if step == 0 else quantities(u[active])
+        values, jac = _first_evaluation(u, goals, quantities, atol) if step == 0 < steps else quantities(u[active])
         if last_values is None:
             last_values, last_jac = values.clone(), jac.clone()
         else:
@@ -363,7 +367,7 @@ def _first_evaluation(u: torch.Tensor, goals: Sequence[Goal], quantities: Quanti
     others' further quantities (an objective's slopes) would be recomputed after their next
     step, so those get the goals' quantities alone (the rest of their row stays zero)."""
     m = len(goals)
-    if len(quantities.names) == m:
+    if m == 0 or len(quantities.names) == m:
         return quantities(u)
     head_values, head_jac = Quantities(quantities.surrogate, quantities.space, quantities.names[:m])(u)
     values = torch.zeros(len(u), len(quantities.names), dtype=head_values.dtype, device=u.device)
@@ -398,8 +402,9 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
     stays within ``slack * atol`` of every constraint, improves, and stays within
     ``travel`` of its start (distance in the unit box); otherwise its ``h`` halves. A sample
     stops when it reaches the edge of that ball, or when ``h`` falls below ``travel / 50``. A final
-    Gauss-Newton step on the constraints alone, from the last values and slopes (no further
-    evaluation), brings the samples that ended outside ``atol`` back onto them.
+    Gauss-Newton step on the constraints alone, from the last values and slopes, brings the
+    samples that ended outside ``atol`` back onto their targets; with bounds, it is kept only
+    where it broke none.
     ``at_start`` may hand in ``quantities(u)`` already computed (values, jac). Returns the new ``u``.
     """
     sign = 1.0 if objective.kind == "minimize" else -1.0
@@ -453,8 +458,17 @@ def slide(u: torch.Tensor, goals: Sequence[Goal], objective: Goal, quantities: Q
         live = live[(h[live] >= travel / 50) & moving & ~at_edge]
     if goals:
         # Kept steps end within slack * atol of every constraint, where the linearization is
-        # accurate, so one Gauss-Newton step from the values and slopes at hand brings them
-        # back within atol; the caller's final predictions judge every goal again.
-        off = ~_satisfied(goals, values[:, :m], atol)
-        u[off] = _gauss_newton_step(u[off], goals, values[off, :m], jac[off, :m], atol, travel)
+        # accurate: one Gauss-Newton step from the values and slopes at hand (no new slopes)
+        # brings them back within atol of their targets, to second order. A step toward a
+        # target may still cross a bound the objective pressed the sample against, so with
+        # bounds it holds them, is checked (values alone) and is kept only where it broke
+        # nothing; elsewhere the sample stays where the slide left it.
+        off = torch.nonzero(~_satisfied(goals, values[:, :m], atol)).squeeze(1)
+        if len(off):
+            moved = _gauss_newton_step(u[off], goals, values[off, :m], jac[off, :m], atol, travel, hold=2 * atol)
+            if all(g.kind == "target" for g in goals):
+                u[off] = moved
+            else:
+                good = _satisfied(goals, quantities.values(moved)[:, :m], atol)
+                u[off[good]] = moved[good]
     return u
