@@ -142,7 +142,7 @@ def test_the_slide_keeps_a_bound_that_its_objective_presses_against(two_property
     goals = Goals.parse(["gap=0.3"], minimum=[f"cost={floor}"], minimize="cost")
     constraint_goals, objective, atol = goals.constraints, goals.objective, 0.005
     lows, span = (torch.as_tensor(a, dtype=torch.float32) for a in (space.lows, space.highs - space.lows))
-    u = ((torch.as_tensor(plain[SYNTH_NAMES].to_numpy(), dtype=torch.float32) - lows) / span).clamp(0, 1)
+    u = ((torch.tensor(plain[SYNTH_NAMES].to_numpy(), dtype=torch.float32) - lows) / span).clamp(0, 1)
     quantities = Quantities(sur, space, ["gap", "cost", "cost"])
     u, converged, values, jac = localize_goals(u, constraint_goals, quantities, atol)
     start = values[converged]
