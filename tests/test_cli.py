@@ -358,7 +358,7 @@ def test_an_output_that_names_a_model_file_is_refused(capsys, tmp_path, tiny_mod
     assert {p.name: p.read_bytes() for p in models.iterdir()} == before
 
 
-def test_an_output_inside_the_built_in_materials_is_refused(capsys, tmp_path):
+def test_an_output_inside_the_built_in_materials_is_refused(capsys, tmp_path, monkeypatch):
     # design does not read the WS2 dataset, so only this guard keeps it from being overwritten.
     import matdesinne.materials as materials
 
@@ -372,6 +372,9 @@ def test_an_output_inside_the_built_in_materials_is_refused(capsys, tmp_path):
                             "--summary"),
                            (["sample", "--space", "ws2", "--n", 8, "--out", made[0]], "--out")):
             assert_one_line_error(capsys, argv, f"{flag} {argv[argv.index(flag) + 1]}: lies inside matdesinne's built-in materials")
+        monkeypatch.chdir(root / "mos2")  # a relative path through '..' is named as given
+        assert_one_line_error(capsys, ["sample", "--space", "ws2", "--n", 8, "--out", "../ws2/points.csv"],
+                              "--out ../ws2/points.csv: lies inside matdesinne's built-in materials")
     finally:  # should the guard fail, leave the source tree as it was
         written = data.read_bytes()
         data.write_bytes(before)

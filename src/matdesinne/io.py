@@ -255,11 +255,16 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
             raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
 
 
+def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """True when ``path`` lies inside ``folder`` (through links and ``..``; not the folder itself)."""
+    root = os.path.normcase(os.path.realpath(folder))
+    return os.path.normcase(os.path.realpath(path)).startswith(root + os.sep)
+
+
 def check_outside(inputs: Iterable[str | os.PathLike], folder: str | os.PathLike) -> None:
     """Refuse, in one line, an input that lies inside an output folder that will be replaced."""
-    root = os.path.realpath(folder)
     for inp in inputs:
-        if inp is not None and os.path.realpath(inp).startswith(root + os.sep):
+        if inp is not None and is_inside(inp, folder):
             raise UserInputError(f"{inp}: lies inside the output folder {folder}, which this command "
                                  "replaces; move it or choose another output folder")
 

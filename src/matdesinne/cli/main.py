@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command not in MAKERS:
             from matdesinne.materials.registry import check_not_shipped
 
-            check_not_shipped({name: getattr(args, name, None) for name in OUTPUTS})
+            check_not_shipped({f"--{name}": getattr(args, name, None) for name in OUTPUTS})
         _module(args.command).run(args)
     except UserInputError as err:
         message = str(err)

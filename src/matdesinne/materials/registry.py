@@ -10,6 +10,7 @@ from pathlib import Path
 
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
+from matdesinne.io import is_inside, same_file
 from matdesinne.materials.material import Builder, Material
 
 #: The material commands use when none is named: the paper's.
@@ -72,16 +73,14 @@ def builder_for(space: DesignSpace, source: str | os.PathLike | None = None) -> 
 def check_not_shipped(outputs: dict) -> None:
     """Refuse, in one line, an output path inside the built-in materials' folder.
 
-    ``outputs`` maps each argument's name to its path (or None). The materials' datasets,
+    ``outputs`` maps each argument (as the message should name it, e.g. ``--out``) to its
+    path (or None). The materials' datasets,
     models and calibrations are replaced only on purpose, by ``train`` and ``calibrate``
     (see the Makefile); any other command writing there would silently damage what every
     later run reads (e.g. ``design --out .../ws2/ws2_data.csv``).
     """
-    root = os.path.normcase(os.path.realpath(Path(__file__).parent))
+    root = Path(__file__).parent
     for name, out in outputs.items():
-        if out is None:
-            continue
-        real = os.path.normcase(os.path.realpath(out))
-        if real == root or real.startswith(root + os.sep):
-            raise UserInputError(f"{name}={out}: lies inside matdesinne's built-in materials ({root}), whose data and "
-                                 "models this command must not overwrite; choose an output elsewhere")
+        if out is not None and (same_file(out, root) or is_inside(out, root)):
+            raise UserInputError(f"{name} {out}: lies inside matdesinne's built-in materials ({os.path.realpath(root)}), "
+                                 "whose data and models this command must not overwrite; choose an output elsewhere")
