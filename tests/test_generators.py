@@ -111,10 +111,10 @@ def test_cfm_guidance_sharpens_the_conditional_and_round_trips(tmp_path):
     plain = CFM(hidden=16, epochs=2, seed=0, device="cpu").fit(x[:300], y[:300], space, xv[:60], yv[:60])
     plain.save(tmp_path / "old")
     meta = json.loads((tmp_path / "old" / "cfm.json").read_text())
-    del meta["params"]["cond_dropout"], meta["params"]["guidance"]
+    del meta["params"]["cond_dropout"], meta["params"]["guidance"], meta["params"]["lr_schedule"]
     (tmp_path / "old" / "cfm.json").write_text(json.dumps(meta))
     old = CFM.load(tmp_path / "old")
-    assert old.cond_dropout == 0.0 and old.guidance == 1.0
+    assert old.cond_dropout == 0.0 and old.guidance == 1.0 and old.lr_schedule == "plateau"
     np.testing.assert_array_equal(old.sample(0.5, 50, seed=2), plain.sample(0.5, 50, seed=2))
 
 

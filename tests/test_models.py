@@ -8,7 +8,7 @@ import torch
 from conftest import synth_data, synth_forward, synth_space
 from matdesinne.errors import UserInputError
 from matdesinne.models import (
-    CINN, EnsembleSurrogate, Estimator, Generator, Standardizer, default_models_dir, load_models,
+    CFM, CINN, EnsembleSurrogate, Estimator, Generator, Standardizer, default_models_dir, load_models,
 )
 
 
@@ -173,7 +173,7 @@ def test_predict_refuses_values_beyond_float32(tiny_models):
 def _tiny_fit(cls, **settings):
     x, y = synth_data(200, seed=16)
     xv, yv = synth_data(50, seed=17)
-    size = {"members": 2} if cls is EnsembleSurrogate else {"blocks": 1}
+    size = {"members": 2} if cls is EnsembleSurrogate else {"blocks": 1} if "blocks" in cls._param_names() else {}
     return cls(**{"hidden": 8, "epochs": 1, "device": "cpu", **size, **settings}).fit(x, y, synth_space(), xv, yv)
 
 
@@ -198,6 +198,7 @@ def test_bad_seeds_are_one_line_errors(cls, seed, tiny_models):
         (CINN, {"clamp": float("nan")}, "clamp must be a finite number"),
         (CINN, {"y_noise": -0.1}, "y_noise must be at least 0"),
         (CINN, {"bounded": "yes"}, "bounded must be true or false"),
+        (CFM, {"lr_schedule": "linear"}, "lr_schedule must be one of plateau, cosine"),
     ],
 )
 def test_bad_settings_are_refused_before_training(cls, settings, message):
@@ -213,3 +214,25 @@ def test_generator_fits_its_scaler_once_on_the_modelled_coordinates(monkeypatch)
     assert fitted == [(200, 3), (200,)]  # x's coordinates, then y
     x, _ = synth_data(200, seed=16)
     np.testing.assert_allclose(cinn.x_scaler_.mean, cinn._coords(x).mean(0))
+
+
+def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_epochs():
+    """Under a constant gradient every Adam step has length lr (m / sqrt(v) = 1), so the
+    total move is the sum of the learning rates: lr * (T + 1) / 2 over T steps of a half
+    cosine from lr to 0 (the cosines of pi k / T for k < T sum to 1)."""
+    import torch
+
+    from matdesinne.models.fitting import fit_module
+
+    weight = torch.nn.Parameter(torch.zeros(3))
+    epochs, n_train, batch_size, lr = 7, 40, 8, 0.01
+    record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: float(weight.sum()),
+                        n_train, epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=0,
+                        device=torch.device("cpu"), desc="test", schedule="cosine")
+    steps = epochs * (n_train // batch_size)
+    np.testing.assert_allclose(weight.detach().numpy(), -lr * (steps + 1) / 2, rtol=1e-4)
+    assert record["best_epoch"] == epochs
+    with pytest.raises(ValueError, match="schedule must be one of plateau, cosine"):
+        fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train, epochs=1,
+                   batch_size=batch_size, lr=lr, patience=1, seed=0, device=torch.device("cpu"), desc="test",
+                   schedule="step")

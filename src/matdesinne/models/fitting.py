@@ -16,6 +16,9 @@ from matdesinne.data.datasets import check_seed
 
 log = logging.getLogger(__name__)
 
+#: Learning-rate schedules of :func:`fit_module`.
+SCHEDULES = ("plateau", "cosine")
+
 
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
@@ -50,15 +53,26 @@ def fit_module(
     seed: int,
     device: torch.device,
     desc: str,
+    schedule: str = "plateau",
 ) -> dict:
     """Adam training with a best-on-validation checkpoint and early stopping.
 
     ``batch_loss(idx)`` gets training-row indices of shape (streams, batch) — several
     streams let each ensemble member see its own shuffle — and returns a scalar loss.
     ``val_score()`` is lower-is-better. The module ends holding its best-scoring weights.
+    ``schedule`` (one of :data:`SCHEDULES`) sets the learning rate: ``"plateau"`` halves it
+    when the validation score stalls for ``patience // 3`` epochs; ``"cosine"`` decays it
+    from ``lr`` to 0 over the ``epochs`` along a half cosine, step by step (Loshchilov &
+    Hutter, "SGDR", 2017), for losses too noisy to show a plateau.
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
     opt = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
+    steps_per_epoch = max(1, n_train // batch_size)  # as the loop below takes them
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    else:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=max(1, patience // 3))
     gen = torch.Generator().manual_seed(seed)
     best, best_epoch, best_state, history = math.inf, -1, None, []
     start = time.perf_counter()
@@ -73,11 +87,14 @@ def fit_module(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
             opt.step()
+            if schedule == "cosine":
+                sched.step()
             total += float(loss.detach())
         module.eval()
         with torch.no_grad():
             score = float(val_score())
-        sched.step(score)
+        if schedule == "plateau":
+            sched.step(score)
         history.append(score)
         if score < best:
             best, best_epoch = score, epoch

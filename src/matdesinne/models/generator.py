@@ -45,6 +45,9 @@ class Generator(Estimator):
 
     bounded: bool
     y_noise: float
+    #: The learning-rate schedule of training (see :func:`~matdesinne.models.fitting.fit_module`);
+    #: a family whose constructor takes ``lr_schedule`` sets it per model.
+    lr_schedule: str = "plateau"
     #: Whether the family can condition on several properties at once.
     vector_conditions: bool = True
     _more_properties_key = "conditions"
@@ -193,7 +196,7 @@ class Generator(Estimator):
         self.training_ = fit_module(
             self.module_, batch_loss, val_score, len(xs), epochs=self.epochs, batch_size=self.batch_size,
             lr=self.lr, weight_decay=self.weight_decay, patience=self.patience, seed=self.seed,
-            device=device, desc=self.kind,
+            device=device, desc=self.kind, schedule=self.lr_schedule,
         )
         self.training_["validation"] = {"loss": self.training_["best_val_score"]}
         return self
