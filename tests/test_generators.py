@@ -133,3 +133,25 @@ def test_cfm_steps_is_a_setting_of_sampling_not_a_network_size(tmp_path):
     (tmp_path / "cfm.json").write_text(json.dumps(meta))
     with pytest.raises(UserInputError, match="steps must be from 1 to 10000"):
         CFM.load(tmp_path)
+
+
+def test_cfm_trains_with_its_lr_schedule_and_train_anneals_it(tmp_path, monkeypatch, synth_csv):
+    import matdesinne.models.generator as generator_module
+    from matdesinne.models.train import train_models
+
+    seen = []
+    real = generator_module.fit_module
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["schedule"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generator_module, "fit_module", spy)
+    x, y = synth_data(300, seed=41)
+    xv, yv = synth_data(60, seed=42)
+    CFM(hidden=8, layers=1, epochs=2, lr_schedule="cosine", seed=0, device="cpu").fit(x, y, synth_space(), xv, yv)
+    CINN(hidden=8, blocks=1, epochs=1, seed=0, device="cpu").fit(x, y, synth_space(), xv, yv)
+    assert seen == ["cosine", "plateau"]
+    train_models(data=synth_csv, kinds=["surrogate", "cfm"], out=tmp_path / "models", epochs=2, augment=300,
+                 y_lower=0.0, device="cpu")
+    assert seen[-1] == "cosine" and CFM.load(tmp_path / "models").lr_schedule == "cosine"

@@ -225,13 +225,18 @@ def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_epochs():
     from matdesinne.models.fitting import fit_module
 
     weight = torch.nn.Parameter(torch.zeros(3))
-    epochs, n_train, batch_size, lr = 7, 40, 8, 0.01
+    epochs, n_train, batch_size, lr = 7, 43, 8, 0.01  # 5 full batches an epoch; the last 3 rows wait
     record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: float(weight.sum()),
                         n_train, epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=0,
                         device=torch.device("cpu"), desc="test", schedule="cosine")
     steps = epochs * (n_train // batch_size)
     np.testing.assert_allclose(weight.detach().numpy(), -lr * (steps + 1) / 2, rtol=1e-4)
     assert record["best_epoch"] == epochs
+    # The schedule fixes the length: a validation score that never improves stops nothing.
+    record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train,
+                        epochs=epochs, batch_size=batch_size, lr=lr, patience=1, seed=0,
+                        device=torch.device("cpu"), desc="test", schedule="cosine")
+    assert record["epochs_run"] == epochs
     with pytest.raises(ValueError, match="schedule must be one of plateau, cosine"):
         fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train, epochs=1,
                    batch_size=batch_size, lr=lr, patience=1, seed=0, device=torch.device("cpu"), desc="test",

@@ -78,8 +78,9 @@ class CFM(Generator):
         0.15-0.19 eV unbounded, 200 epochs each). About 3 % of raw samples then fall
         outside the box; the pipeline's down-selection drops them, raw samples keep them.
     lr_schedule : ``"plateau"`` (halve the learning rate when the validation loss stalls,
-        with early stopping) or ``"cosine"`` (decay it to 0 over a fixed number of epochs),
-        see :func:`~matdesinne.models.fitting.fit_module`. On a long fixed schedule the
+        with early stopping after ``patience`` epochs) or ``"cosine"`` (decay it to 0 over all
+        ``epochs``, with no early stopping), see :func:`~matdesinne.models.fitting.fit_module`.
+        Only CFM takes this setting. On a long fixed schedule the
         flow-matching loss is too noisy to show a plateau and the rate stays at ``lr``;
         ``train`` then uses ``"cosine"``, which sharpened the samples (MoS2, held-aside
         targets: see the README's CFM section).

@@ -60,10 +60,13 @@ def fit_module(
     ``batch_loss(idx)`` gets training-row indices of shape (streams, batch) — several
     streams let each ensemble member see its own shuffle — and returns a scalar loss.
     ``val_score()`` is lower-is-better. The module ends holding its best-scoring weights.
-    ``schedule`` (one of :data:`SCHEDULES`) sets the learning rate: ``"plateau"`` halves it
-    when the validation score stalls for ``patience // 3`` epochs; ``"cosine"`` decays it
-    from ``lr`` to 0 over the ``epochs`` along a half cosine, step by step (Loshchilov &
-    Hutter, "SGDR", 2017), for losses too noisy to show a plateau.
+    ``schedule`` (one of :data:`SCHEDULES`) sets the learning rate:
+
+    - ``"plateau"`` halves it when the validation score has not improved for more than
+      ``max(1, patience // 3)`` epochs, and training stops ``patience`` epochs after the best;
+    - ``"cosine"`` decays it from ``lr`` to 0 over the ``epochs`` along a half cosine, step by
+      step (Loshchilov & Hutter, "SGDR", 2017), for losses too noisy to show a plateau. The
+      schedule fixes the length of training: every epoch runs (``patience`` is not used).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -103,7 +106,7 @@ def fit_module(
         if bar.disable and (epoch + 1) % max(1, epochs // 10) == 0:  # no bar off a terminal: a log line
             log.info("%s: epoch %d/%d, validation %.4g, best %.4g (epoch %d), %.0f s", desc, epoch + 1, epochs,
                      score, best, best_epoch + 1, time.perf_counter() - start)
-        if epoch - best_epoch >= patience:
+        if schedule == "plateau" and epoch - best_epoch >= patience:
             break
     bar.close()
     if best_state is not None:
