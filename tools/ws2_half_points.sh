@@ -6,6 +6,12 @@
 # and labelled into out/ws2/ws2.db from that run's own store (no new DFT). Resumable: run it again.
 set -e
 cd "$(dirname "$0")/.."
+for need in out/ws2-dft9-rows/results.csv out/ws2-dft9-rows/results.db out/ws2/points-all4.csv out/ws2/ws2.db; do
+  if [ ! -f "$need" ]; then
+    echo "ws2_half_points.sh: $need is missing: run the earlier WS2 folds (make ws2-data ... ws2-more-data) and the DFT command above first" >&2
+    exit 2
+  fi
+done
 .venv/bin/python - <<'PY'
 import datetime, json
 import pandas as pd
