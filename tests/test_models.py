@@ -241,3 +241,29 @@ def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_epochs():
         fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train, epochs=1,
                    batch_size=batch_size, lr=lr, patience=1, seed=0, device=torch.device("cpu"), desc="test",
                    schedule="step")
+
+def test_the_cosine_schedule_keeps_the_last_weights_and_plateau_the_best():
+    """A validation score that worsens every epoch: its best is the first epoch. The
+    plateau schedule goes back to those weights; the cosine schedule keeps where its
+    annealing ended, and reports that end's score."""
+    import torch
+
+    from matdesinne.models.fitting import fit_module
+
+    n_train, batch_size, lr, epochs = 16, 8, 0.01, 5
+    for schedule in ("plateau", "cosine"):
+        weight = torch.nn.Parameter(torch.zeros(1))
+        after_epoch = []
+
+        def worsening() -> float:
+            after_epoch.append(weight.item())
+            return -weight.item()  # the training loss lowers the weight, so this rises
+
+        record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), worsening, n_train,
+                            epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=0,
+                            device=torch.device("cpu"), desc="test", schedule=schedule)
+        assert record["best_epoch"] == 1 and record["epochs_run"] == epochs
+        kept = after_epoch[0] if schedule == "plateau" else after_epoch[-1]
+        assert weight.item() == kept and record["val_score"] == -kept
+        assert after_epoch[-1] < after_epoch[0] < 0
+

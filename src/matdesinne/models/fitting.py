@@ -55,18 +55,24 @@ def fit_module(
     desc: str,
     schedule: str = "plateau",
 ) -> dict:
-    """Adam training with a best-on-validation checkpoint and early stopping.
+    """Adam training, with early stopping on a validation score or an annealed schedule.
 
     ``batch_loss(idx)`` gets training-row indices of shape (streams, batch) — several
     streams let each ensemble member see its own shuffle — and returns a scalar loss.
-    ``val_score()`` is lower-is-better. The module ends holding its best-scoring weights.
-    ``schedule`` (one of :data:`SCHEDULES`) sets the learning rate:
+    ``val_score()`` is lower-is-better. ``schedule`` (one of :data:`SCHEDULES`) sets the
+    learning rate and which weights the module ends holding:
 
     - ``"plateau"`` halves it when the validation score has not improved for more than
       ``max(1, patience // 3)`` epochs, and training stops ``patience`` epochs after the best;
+      the module keeps its best-scoring weights;
     - ``"cosine"`` decays it from ``lr`` to 0 over the ``epochs`` along a half cosine, step by
       step (Loshchilov & Hutter, "SGDR", 2017), for losses too noisy to show a plateau. The
-      schedule fixes the length of training: every epoch runs (``patience`` is not used).
+      schedule fixes the length of training: every epoch runs (``patience`` is not used), and
+      the module keeps its last weights, those the annealing converged to; picking the epoch
+      of least validation loss would only pick the luckiest draw of that noise.
+
+    Returns a record: epochs run, the best epoch and score seen, the ``val_score`` of the
+    weights kept, seconds and device.
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
@@ -109,13 +115,14 @@ def fit_module(
         if schedule == "plateau" and epoch - best_epoch >= patience:
             break
     bar.close()
-    if best_state is not None:
+    if schedule == "plateau" and best_state is not None:
         module.load_state_dict(best_state)
     module.eval()
     return {
         "epochs_run": len(history),
         "best_epoch": best_epoch + 1,
         "best_val_score": best,
+        "val_score": best if schedule == "plateau" else history[-1],
         "seconds": round(time.perf_counter() - start, 2),
         "device": str(device),
     }

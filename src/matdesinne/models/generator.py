@@ -198,7 +198,7 @@ class Generator(Estimator):
             lr=self.lr, weight_decay=self.weight_decay, patience=self.patience, seed=self.seed,
             device=device, desc=self.kind, schedule=self.lr_schedule,
         )
-        self.training_["validation"] = {"loss": self.training_["best_val_score"]}
+        self.training_["validation"] = {"loss": self.training_["val_score"]}
         return self
 
     def sample(self, target, n: int, seed: int = 0, latent: str = "normal") -> np.ndarray:
