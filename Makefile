@@ -86,16 +86,14 @@ ws2-data: $(VENV)/.installed-dft
 ## stores (no new DFT but the reference).
 ws2-loop-data: $(VENV)/.installed-dft
 	$(BIN)/matdesinne loop --space ws2 --out out/ws2-loop --targets 0.5 1.0 1.5 --batch 10 --rounds 4 --calibration none
-	$(BIN)/python -c "import pandas as pd; d = pd.read_csv('out/ws2-loop/dft.csv'); \
-	d[d.status == 'ok'][['a', 'b', 'c', 'alpha', 'beta', 'gamma', 'efield']].to_csv('out/ws2/points-loop.csv', index=False, float_format='%.17g')"
+	$(BIN)/python tools/ok_points.py out/ws2/points-loop.csv out/ws2-loop/dft.csv --made-by "the DFT rows of \`matdesinne loop --space ws2 --out out/ws2-loop\` (make ws2-loop-data)"
 	$(BIN)/python tools/join_points.py out/ws2/points-all.csv out/ws2/points-384.csv out/ws2/points-loop.csv
 	$(BIN)/python tools/merge_stores.py out/ws2-loop/dft.db out/ws2/ws2.db
 	$(BIN)/matdesinne label out/ws2/points-all.csv --space ws2 --out out/ws2/ws2.db
 	cp out/ws2/ws2.csv $(WS2)/ws2_data.csv
 	$(MAKE) ws2-models
 	$(BIN)/matdesinne loop --space ws2 --out out/ws2-loop2 --targets 0.5 1.0 1.5 --batch 10 --rounds 2 --calibration none
-	$(BIN)/python -c "import pandas as pd; d = pd.read_csv('out/ws2-loop2/dft.csv'); \
-	d[d.status == 'ok'][['a', 'b', 'c', 'alpha', 'beta', 'gamma', 'efield']].to_csv('out/ws2/points-loop2.csv', index=False, float_format='%.17g')"
+	$(BIN)/python tools/ok_points.py out/ws2/points-loop2.csv out/ws2-loop2/dft.csv --made-by "the DFT rows of \`matdesinne loop --space ws2 --out out/ws2-loop2\` (make ws2-loop-data)"
 	$(BIN)/python tools/join_points.py out/ws2/points-all2.csv out/ws2/points-384.csv out/ws2/points-loop.csv out/ws2/points-loop2.csv
 	$(BIN)/python tools/merge_stores.py out/ws2-loop2/dft.db out/ws2/ws2.db
 	$(BIN)/matdesinne label out/ws2/points-all2.csv --space ws2 --out out/ws2/ws2.db

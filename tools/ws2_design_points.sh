@@ -25,16 +25,11 @@ pd.concat(frames).to_csv("out/ws2/points-design.csv", index=False, float_format=
 json.dump({"made_by": "20 random candidates (numpy seed 11) of `matdesinne design --space ws2 --target T --seed 11` "
            "with the models shipped at 81cdfdd (585 rows), T = 0.3, 0.4, ..., 1.7 eV",
            "date": str(datetime.date.today())}, open("out/ws2/points-design.json", "w"), indent=1)
-vals = []
-for d in ["ws2-dft", "ws2-dft2", "ws2-dft3"]:
-    r = pd.read_csv(f"out/{d}/results.csv")
-    vals.append(r[r.status == "ok"][cols])
-pd.concat(vals).to_csv("out/ws2/points-validation.csv", index=False, float_format="%.17g")
-json.dump({"made_by": "the DFT validations of earlier WS2 models (benchmarks/dft.py --space ws2, 20 random "
-           "candidates at 0.5, 1.0, 1.5 eV each): out/ws2-dft (384 rows), out/ws2-dft2 (516), out/ws2-dft3 (585); "
-           "their results stores are folded in with tools/merge_stores.py",
-           "date": str(datetime.date.today())}, open("out/ws2/points-validation.json", "w"), indent=1)
 PY
+.venv/bin/python tools/ok_points.py out/ws2/points-validation.csv out/ws2-dft/results.csv out/ws2-dft2/results.csv \
+  out/ws2-dft3/results.csv --made-by "the DFT validations of earlier WS2 models (benchmarks/dft.py --space ws2, \
+20 random candidates at 0.5, 1.0, 1.5 eV each): out/ws2-dft (384 rows), out/ws2-dft2 (516), out/ws2-dft3 (585); \
+their results stores are folded in with tools/merge_stores.py"
 .venv/bin/python tools/join_points.py out/ws2/points-all3.csv out/ws2/points-all2.csv out/ws2/points-validation.csv out/ws2/points-design.csv
 for d in ws2-dft ws2-dft2 ws2-dft3; do .venv/bin/python tools/merge_stores.py out/$d/results.db out/ws2/ws2.db; done
 cp out/ws2/ws2.db out/ws2/ws2-before-design.db

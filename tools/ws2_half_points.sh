@@ -12,18 +12,11 @@ for need in out/ws2-dft9-rows/results.csv out/ws2-dft9-rows/results.db out/ws2/p
     exit 2
   fi
 done
-.venv/bin/python - <<'PY'
-import datetime, json
-import pandas as pd
-r = pd.read_csv("out/ws2-dft9-rows/results.csv")
-r[r.status == "ok"][["a", "b", "c", "alpha", "beta", "gamma", "efield"]].to_csv(
-    "out/ws2/points-half.csv", index=False, float_format="%.17g")
-json.dump({"made_by": "the candidates of the 1,325-row WS2 models at 0.5, 0.45, 0.55, 0.4 and 0.6 eV, 60 each "
-           "(std cap 0.03 eV): `python benchmarks/dft.py --space ws2 --targets 0.5 0.45 0.55 0.4 0.6 "
-           "--per-target 60 --calibration none --seed 4 --max-std 0.03 --out out/ws2-dft9-rows`",
-           "results_store": "out/ws2-dft9-rows/results.db (folded into ws2.db with tools/merge_stores.py)",
-           "date": str(datetime.date.today())}, open("out/ws2/points-half.json", "w"), indent=1)
-PY
+.venv/bin/python tools/ok_points.py out/ws2/points-half.csv out/ws2-dft9-rows/results.csv --made-by \
+  "the candidates of the 1,325-row WS2 models at 0.5, 0.45, 0.55, 0.4 and 0.6 eV, 60 each (std cap 0.03 eV): \
+\`python benchmarks/dft.py --space ws2 --targets 0.5 0.45 0.55 0.4 0.6 --per-target 60 --calibration none \
+--seed 4 --max-std 0.03 --out out/ws2-dft9-rows\`; its store out/ws2-dft9-rows/results.db is folded into ws2.db with \
+tools/merge_stores.py"
 .venv/bin/python tools/join_points.py out/ws2/points-all6.csv out/ws2/points-all4.csv out/ws2/points-half.csv
 .venv/bin/python tools/merge_stores.py out/ws2-dft9-rows/results.db out/ws2/ws2.db
 nice -n 5 .venv/bin/matdesinne label out/ws2/points-all6.csv --space ws2 --out out/ws2/ws2.db --workers 2
