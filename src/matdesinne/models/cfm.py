@@ -79,7 +79,7 @@ class CFM(Generator):
         outside the box; the pipeline's down-selection drops them, raw samples keep them.
     lr_schedule : ``"plateau"`` (halve the learning rate when the validation loss stalls,
         with early stopping after ``patience`` epochs) or ``"cosine"`` (decay it to 0 over all
-        ``epochs``, with no early stopping), see :func:`~matdesinne.models.fitting.fit_module`.
+        ``epochs``, with no early stopping, keeping the last weights), see :func:`~matdesinne.models.fitting.fit_module`.
         Only CFM takes this setting. On a long fixed schedule the
         flow-matching loss is too noisy to show a plateau and the rate stays at ``lr``;
         ``train`` then uses ``"cosine"``, which sharpened the samples (MoS2, held-aside
