@@ -42,6 +42,28 @@ def test_symlink_output_replaces_the_target_and_keeps_the_link(tmp_path):
     assert target.read_text() == "x\n1.0\n"
 
 
+def test_outputs_get_the_usual_permissions_even_from_writers_that_make_their_file_anew(tmp_path):
+    """A new output is 0666 less the umask, like any file the user makes; a replaced one keeps
+    its mode. safetensors writes a file of its own (0600 here) in place of the temporary."""
+    import torch
+    from safetensors.torch import save_file
+
+    old = os.umask(0o022)
+    try:
+        new, kept = tmp_path / "new.safetensors", tmp_path / "kept.txt"
+        with atomic_path(new) as tmp:
+            save_file({"w": torch.zeros(2)}, str(tmp))
+        kept.write_text("x")
+        kept.chmod(0o640)
+        with atomic_path(kept) as tmp:
+            tmp.unlink()
+            os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600))
+    finally:
+        os.umask(old)
+    assert new.stat().st_mode & 0o777 == 0o644
+    assert kept.stat().st_mode & 0o777 == 0o640
+
+
 def test_fifo_output_is_written_into_not_replaced(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -196,9 +196,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     _TEMPORARIES.add(tmp)
     mode = _stat(target).st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
-    os.chmod(tmp, mode)  # mkstemp makes 0600; outputs keep the old file's or the usual permissions
     try:
         yield tmp
+        # mkstemp makes 0600, and some writers (safetensors) make their file anew: outputs
+        # keep the old file's or the usual permissions, set once the content is written.
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as err:
         raise UserInputError(f"{path}: cannot be written ({err.strerror or err})") from None
