@@ -226,19 +226,19 @@ def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_epochs():
 
     weight = torch.nn.Parameter(torch.zeros(3))
     epochs, n_train, batch_size, lr = 7, 43, 8, 0.01  # 5 full batches an epoch; the last 3 rows wait
-    record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: float(weight.sum()),
+    record = fit_module(torch.nn.ParameterList([weight]), lambda idx, done: weight.sum(), lambda: float(weight.sum()),
                         n_train, epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=0,
                         device=torch.device("cpu"), desc="test", schedule="cosine")
     steps = epochs * (n_train // batch_size)
     np.testing.assert_allclose(weight.detach().numpy(), -lr * (steps + 1) / 2, rtol=1e-4)
     assert record["best_epoch"] == epochs
     # The schedule fixes the length: a validation score that never improves stops nothing.
-    record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train,
+    record = fit_module(torch.nn.ParameterList([weight]), lambda idx, done: weight.sum(), lambda: 0.0, n_train,
                         epochs=epochs, batch_size=batch_size, lr=lr, patience=1, seed=0,
                         device=torch.device("cpu"), desc="test", schedule="cosine")
     assert record["epochs_run"] == epochs
     with pytest.raises(ValueError, match="schedule must be one of plateau, cosine"):
-        fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), lambda: 0.0, n_train, epochs=1,
+        fit_module(torch.nn.ParameterList([weight]), lambda idx, done: weight.sum(), lambda: 0.0, n_train, epochs=1,
                    batch_size=batch_size, lr=lr, patience=1, seed=0, device=torch.device("cpu"), desc="test",
                    schedule="step")
 
@@ -259,7 +259,7 @@ def test_the_cosine_schedule_keeps_the_last_weights_and_plateau_the_best():
             after_epoch.append(weight.item())
             return -weight.item()  # the training loss lowers the weight, so this rises
 
-        record = fit_module(torch.nn.ParameterList([weight]), lambda idx: weight.sum(), worsening, n_train,
+        record = fit_module(torch.nn.ParameterList([weight]), lambda idx, done: weight.sum(), worsening, n_train,
                             epochs=epochs, batch_size=batch_size, lr=lr, patience=epochs, seed=0,
                             device=torch.device("cpu"), desc="test", schedule=schedule)
         assert record["best_epoch"] == 1 and record["epochs_run"] == epochs
@@ -267,3 +267,105 @@ def test_the_cosine_schedule_keeps_the_last_weights_and_plateau_the_best():
         assert weight.item() == kept and record["val_score"] == -kept
         assert after_epoch[-1] < after_epoch[0] < 0
 
+
+
+class _Interrupt(Exception):
+    """Stands for a Ctrl-C or a lost machine in the middle of a fit."""
+
+
+def _noisy_fit(schedule: str, progress=None, stop_after: int | None = None, epochs: int = 6, lr: float = 0.1):
+    """A small fit whose every batch draws from the caller's generator, through
+    ``fit_module``; ``stop_after`` interrupts it during that epoch's validation."""
+    import torch
+
+    from matdesinne.models.fitting import fit_module
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.SiLU(), torch.nn.Linear(8, 1))
+    noise = torch.Generator().manual_seed(5)
+    x = torch.linspace(-1, 1, 60).reshape(20, 3)
+    y = x.sum(1, keepdim=True) ** 2
+    calls = []
+
+    def batch_loss(idx, done):
+        xb = x[idx[0]] + 0.1 * torch.randn(len(idx[0]), 3, generator=noise)
+        return (1 + done) * (module(xb) - y[idx[0]]).pow(2).mean()
+
+    def val_score():
+        calls.append(1)
+        if stop_after is not None and len(calls) == stop_after:
+            raise _Interrupt
+        return float((module(x) - y).pow(2).mean())
+
+    record = fit_module(module, batch_loss, val_score, len(x), epochs=epochs, batch_size=8, lr=lr,
+                        patience=2, seed=3, device=torch.device("cpu"), desc="test", schedule=schedule,
+                        rngs=(noise,), progress=progress)
+    return module, record
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_an_interrupted_fit_resumes_to_the_weights_of_an_uninterrupted_one(tmp_path, schedule):
+    """Progress saved after every epoch (every=0); interrupted in epoch 4's validation, so the
+    last save is epoch 3's, and the rerun must repeat epoch 4 with the same shuffles, noise,
+    Adam moments and learning rate to end on the same weights, history and kept epoch."""
+    from matdesinne.models.fitting import Progress
+
+    whole, whole_record = _noisy_fit(schedule, epochs=12)
+    progress = Progress(tmp_path / "p.safetensors", key="k", every=0.0)
+    with pytest.raises(_Interrupt):
+        _noisy_fit(schedule, progress, stop_after=4, epochs=12)
+    assert progress.path.is_file()
+    resumed, record = _noisy_fit(schedule, progress, epochs=12)
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    for field in ("epochs_run", "best_epoch", "best_val_score", "val_score"):
+        assert record[field] == whole_record[field]
+    if schedule == "plateau":
+        assert whole_record["epochs_run"] < 12  # early stopping happened, and the resumed fit agreed
+    # A finished fit's file resumes to the end at once: the same weights, no epoch rerun.
+    again, record = _noisy_fit(schedule, progress, stop_after=1, epochs=12)  # no validation runs at all
+    for a, b in zip(whole.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_progress_of_another_key_or_a_damaged_file_is_ignored(tmp_path, caplog):
+    from matdesinne.models.fitting import Progress
+
+    whole, _ = _noisy_fit("cosine")
+    path = tmp_path / "p.safetensors"
+    with pytest.raises(_Interrupt):
+        _noisy_fit("cosine", Progress(path, key="other", every=0.0), stop_after=4)
+    fresh, _ = _noisy_fit("cosine", Progress(path, key="k", every=0.0))
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), fresh.state_dict().values()))
+    path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk
+    with caplog.at_level("WARNING"):
+        fresh, _ = _noisy_fit("cosine", Progress(path, key="k", every=0.0))
+    assert "cannot resume" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), fresh.state_dict().values()))
+
+
+def test_an_interrupted_generator_fit_resumes_to_the_same_checkpoint(tmp_path, monkeypatch):
+    """Through ``Generator.fit``: its training noise generator is saved with the rest."""
+    from matdesinne.models.fitting import Progress
+
+    x, y = synth_data(300, seed=1)
+    xv, yv = synth_data(60, seed=2)
+    settings = {"hidden": 16, "layers": 2, "epochs": 5, "batch_size": 64, "device": "cpu", "lr_schedule": "cosine"}
+    whole = CFM(**settings).fit(x, y, synth_space(), xv, yv)
+    progress = Progress(tmp_path / "cfm.safetensors", key="k", every=0.0)
+    calls = []
+    original = CFM._loss
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 9:  # in the third of five epochs of four batches
+            raise _Interrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(CFM, "_loss", interrupted)
+    with pytest.raises(_Interrupt):
+        CFM(**settings).fit(x, y, synth_space(), xv, yv, progress=progress)
+    monkeypatch.setattr(CFM, "_loss", original)
+    resumed = CFM(**settings).fit(x, y, synth_space(), xv, yv, progress=progress)
+    assert resumed.training_["val_score"] == whole.training_["val_score"]
+    np.testing.assert_array_equal(resumed.sample(0.5, 50, seed=1), whole.sample(0.5, 50, seed=1))

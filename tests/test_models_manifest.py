@@ -1,5 +1,6 @@
 """Model sets are all or nothing: train writes its manifest last, load_models refuses interrupted or mixed sets."""
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ def train(csv, out, kinds=("surrogate", "cinn"), augment=300, **kw):
 
 
 def snapshot(folder: Path) -> dict:
-    return {p.name: p.read_bytes() for p in folder.iterdir()}
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,43 @@ def test_an_interrupted_train_leaves_the_old_set(models, synth_csv, monkeypatch)
     assert snapshot(models) == before
     assert not [p for p in models.parent.iterdir() if p.name.startswith(".matdesinne-")]
     load_models(models)
+    # What the run had done stays as progress, for the same call to resume from.
+    assert [p.name for p in (models / ".train-progress").iterdir()] == ["surrogate.safetensors"]
+
+
+def test_an_interrupted_train_resumes_to_the_same_models(tmp_path, synth_csv, monkeypatch):
+    """Interrupted in the cINN's third epoch (one training batch and one validation pass an
+    epoch here): the rerun takes the finished surrogate and the cINN's first two epochs from
+    the progress files, ends with the weights of a run never interrupted, and removes them."""
+    whole = tmp_path / "whole"
+    train(synth_csv, whole, epochs=4)
+    monkeypatch.setattr(train_module, "Progress", functools.partial(train_module.Progress, every=0.0))
+    out = tmp_path / "resumed"
+    calls, original = [], CINN._loss
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(CINN, "_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(synth_csv, out, epochs=4)
+    assert sorted(p.name for p in (out / ".train-progress").iterdir()) == ["cinn.safetensors", "surrogate.safetensors"]
+    rerun = []
+
+    def counted(self, *args):
+        rerun.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(CINN, "_loss", counted)
+    records = train(synth_csv, out, epochs=4)
+    assert records["cinn"]["epochs_run"] == 4 and len(rerun) == 4  # epochs 3 and 4 only: a batch and a validation each
+    for kind in ("surrogate", "cinn"):
+        assert (out / f"{kind}.safetensors").read_bytes() == (whole / f"{kind}.safetensors").read_bytes()
+    assert not (out / ".train-progress").exists()
+    load_models(out)
 
 
 def test_an_interruption_before_the_manifest_is_refused(models, synth_csv, monkeypatch):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matdesinne.cli import args as a
 
-INTERRUPTED = "the models folder is unchanged"
+INTERRUPTED = "the models in the folder are unchanged; run the same command again to resume training where it stopped"
 
 
 def add_parser(sub, name: str):

@@ -18,7 +18,7 @@ from matdesinne.data import schema
 from matdesinne.data.design_space import DesignSpace, Property
 from matdesinne.errors import UserInputError
 from matdesinne.models.base import Estimator, Standardizer, resolve_device
-from matdesinne.models.fitting import fit_module, seeded
+from matdesinne.models.fitting import Progress, fit_module, seeded
 from matdesinne.models.latent import LATENTS, LatentSource
 
 #: The box is shrunk by this fraction of each range on both sides before the logit, so
@@ -155,12 +155,14 @@ class Generator(Estimator):
 
     # --- training and sampling ----------------------------------------------------------
     def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray,
-            also: Sequence[Property] = ()):
+            also: Sequence[Property] = (), progress: Progress | None = None):
         """Train on (x, y); (x_val, y_val) picks the best epoch. Returns self.
 
         ``y`` is (n,), or (n, 1 + len(also)) to condition on further properties ``also``
         as well (e.g. the strain energy beside the band gap); ``sample`` then takes a
-        vector of targets, see :meth:`condition_for`."""
+        vector of targets, see :meth:`condition_for`. With ``progress`` (see
+        :class:`~matdesinne.models.fitting.Progress`) the fit saves its progress as it goes
+        and resumes from a save of the same key."""
         also = tuple(also)
         y, y_val = np.asarray(y, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
         y, y_val = y.reshape(len(y), -1), y_val.reshape(len(y_val), -1)
@@ -181,14 +183,11 @@ class Generator(Estimator):
         yv = yv + self.y_noise * torch.randn(yv.shape, generator=val_gen.manual_seed(VALIDATION_SEED), device=device)
         with seeded(self.seed):
             self.module_ = self._build_module().to(device)
-        steps_per_epoch = max(1, len(xs) // self.batch_size)
-        total_steps, step = self.epochs * steps_per_epoch, [0]
 
-        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        def batch_loss(idx: torch.Tensor, done: float) -> torch.Tensor:
             idx = idx[0]
             cond = ys[idx] + self.y_noise * torch.randn(len(idx), 1, generator=gen, device=device)
-            step[0] += 1
-            return self._loss(xs[idx], cond, gen, min(1.0, step[0] / total_steps))
+            return self._loss(xs[idx], cond, gen, done)
 
         def val_score() -> float:
             return float(self._loss(xv, yv, val_gen.manual_seed(VALIDATION_SEED), 1.0))
@@ -196,7 +195,7 @@ class Generator(Estimator):
         self.training_ = fit_module(
             self.module_, batch_loss, val_score, len(xs), epochs=self.epochs, batch_size=self.batch_size,
             lr=self.lr, weight_decay=self.weight_decay, patience=self.patience, seed=self.seed,
-            device=device, desc=self.kind, schedule=self.lr_schedule,
+            device=device, desc=self.kind, schedule=self.lr_schedule, rngs=(gen,), progress=progress,
         )
         self.training_["validation"] = {"loss": self.training_["val_score"]}
         return self

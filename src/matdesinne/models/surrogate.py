@@ -24,7 +24,7 @@ from matdesinne.data.datasets import check_float32
 from matdesinne.data.design_space import DesignSpace, Property
 from matdesinne.errors import UserInputError
 from matdesinne.models.base import Estimator, Standardizer, resolve_device
-from matdesinne.models.fitting import fit_module, seeded
+from matdesinne.models.fitting import Progress, fit_module, seeded
 from matdesinne.models.nn import BatchedMLP
 
 
@@ -177,8 +177,9 @@ class EnsembleSurrogate(Estimator):
         return (err**2).mean()
 
     def fit(self, x: np.ndarray, y: np.ndarray, space: DesignSpace, x_val: np.ndarray, y_val: np.ndarray,
-            also: Sequence[Property] = ()):
+            also: Sequence[Property] = (), progress: Progress | None = None):
         """Train on (x, y) with (x_val, y_val) choosing the best epoch. Returns self.
+        ``progress``: see :meth:`Generator.fit <matdesinne.models.generator.Generator.fit>`.
 
         ``y`` is (n,) for the space's property, or (n, 1 + len(also)) with one column per
         further property in ``also`` (e.g. a strain energy beside the band gap): one
@@ -208,7 +209,7 @@ class EnsembleSurrogate(Estimator):
         with seeded(self.seed):
             self.module_ = self._build_module().to(device)
 
-        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        def batch_loss(idx: torch.Tensor, done: float) -> torch.Tensor:
             out = self.module_(xs[idx])
             if k == 1:
                 return self._loss(out, ys[idx][..., 0], floors[0])
@@ -223,7 +224,7 @@ class EnsembleSurrogate(Estimator):
         self.training_ = fit_module(
             self.module_, batch_loss, val_mae, len(xs), streams=self.members, epochs=self.epochs,
             batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-            patience=self.patience, seed=self.seed, device=device, desc="surrogate",
+            patience=self.patience, seed=self.seed, device=device, desc="surrogate", progress=progress,
         )
         # "Extreme" uncertainty is judged against what the ensemble shows on real rows.
         _, val_std = self._batches(x_val, 65536, every=True)

@@ -4,6 +4,12 @@ A training run is all or nothing: the models are trained and saved in a temporar
 beside ``out``, moved into ``out`` only when all are done, and the manifest ``models.json``
 (see :mod:`~matdesinne.models.manifest`) is written last. Other files in ``out`` (the
 shipped folder's DFT calibrations) are left alone.
+
+It is also resumable: while a model trains, its progress is saved in
+``out/.train-progress/<kind>.safetensors`` (see :class:`~matdesinne.models.fitting.Progress`),
+so the same call, run again after an interruption, goes on from the last save (about 30 s
+back, or one epoch where an epoch is longer) and ends with the same models. A finished run
+removes those files.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from matdesinne.materials.symmetry import with_images
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
 from matdesinne.io import read_csv, check_folder, ensure_dir, read_json, temporary_folder
-from matdesinne.models.base import Estimator
+from matdesinne.models.base import Estimator, resolve_device
 from matdesinne.models.checkpoint import checkpoint_files
+from matdesinne.models.fitting import Progress, fingerprint
 from matdesinne.models.manifest import (
     file_sha256, member_entry, new_run_id, read_manifest, unlisted_or_changed, write_manifest,
 )
@@ -29,6 +36,9 @@ from matdesinne.models.surrogate import EnsembleSurrogate
 from matdesinne.models.zoo import GENERATORS, load_models
 
 ESTIMATORS = {EnsembleSurrogate.kind: EnsembleSurrogate, **GENERATORS}
+
+#: The folder in ``out`` where an unfinished run keeps each model's progress.
+PROGRESS_DIR = ".train-progress"
 
 #: Generator settings on an augmented set: each epoch is then ~25x longer, so fewer,
 #: larger-batch epochs.
@@ -101,7 +111,8 @@ def train_models(
 
     Every record gets the run id (``run``), the dataset as a built-in name or an absolute
     path (``data``), the split and ``augment``. Settings, seeds, the dataset and ``out`` are
-    checked before any training; an interrupted run leaves ``out`` as it was.
+    checked before any training. An interrupted run leaves the checkpoints in ``out`` as they
+    were, and its progress in ``out/.train-progress/``: the same call resumes from it.
     """
     seed, split_seed = check_seed(seed), check_seed(split_seed, "split_seed")
     if isinstance(augment, bool) or not isinstance(augment, (int, np.integer)) or augment < 0:
@@ -166,12 +177,20 @@ def train_models(
                         x_fit, y_fit if every else y_fit[:, 0], dataset.space, labeller[0], augment, seed)
                 x_fit, y_fit = augmented[y_fit.shape[1]]
                 extra = {"augment": augment, "surrogate_sha256": labeller[1]}
-            model.fit(x_fit, y_fit, dataset.space, dataset.x[val], y_source[val], **({"also": properties} if every else {}))
+            key = fingerprint(kind, {k: v for k, v in model.get_params().items() if k != "device"},
+                              resolve_device(model.device).type, dataset.space.to_dict(),
+                              [p.name for p in properties] if every else [], x_fit, y_fit, dataset.x[val], y_source[val])
+            model.fit(x_fit, y_fit, dataset.space, dataset.x[val], y_source[val], **({"also": properties} if every else {}),
+                      progress=Progress(out / PROGRESS_DIR / f"{kind}.safetensors", key))
             model.training_.update(record, **extra)
             model.save(stage)
             if kind == "surrogate":
                 labeller = (model, file_sha256(stage / "surrogate.safetensors"))
         _move_in(stage, out, list(models), run)
+    for kind in models:
+        (out / PROGRESS_DIR / f"{kind}.safetensors").unlink(missing_ok=True)
+    if (out / PROGRESS_DIR).is_dir() and not any((out / PROGRESS_DIR).iterdir()):
+        (out / PROGRESS_DIR).rmdir()
     return {kind: model.training_ for kind, model in models.items()}
 
 
