@@ -196,3 +196,12 @@ def test_shipped_models_carry_an_honest_manifest():
     assert manifest["members"]["cfm"]["run"] and manifest["members"]["cfm"]["run"] in manifest["note"]
     for kind in manifest["members"]:
         load_models(generator=kind if kind != "surrogate" else None)
+
+
+def test_a_file_where_the_progress_folder_goes_is_refused_before_training(tmp_path, synth_csv):
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / ".train-progress").write_text("not a folder")
+    with pytest.raises(UserInputError, match=r"\.train-progress: exists and is not a folder") as err:
+        train(synth_csv, out)
+    assert "\n" not in str(err.value) and sorted(p.name for p in out.iterdir()) == [".train-progress"]

@@ -135,6 +135,7 @@ def train_models(
         models[kind] = ESTIMATORS[kind](**settings)
         models[kind]._check_params()
     out = check_folder(out)
+    check_folder(out / PROGRESS_DIR)  # refused now, not at the first save
     found = material(space) if space is not None else None
     first, *more = property_names(y)
     if more and x is None and found is None and str(data) not in builtin_names():
