@@ -15,6 +15,7 @@ removes those files.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -180,7 +181,7 @@ def train_models(
                 extra = {"augment": augment, "surrogate_sha256": labeller[1]}
             key = fingerprint(kind, {k: v for k, v in model.get_params().items() if k != "device"},
                               resolve_device(model.device).type, dataset.space.to_dict(),
-                              [p.name for p in properties] if every else [], x_fit, y_fit, dataset.x[val], y_source[val])
+                              [asdict(p) for p in properties] if every else [], x_fit, y_fit, dataset.x[val], y_source[val])
             model.fit(x_fit, y_fit, dataset.space, dataset.x[val], y_source[val], **({"also": properties} if every else {}),
                       progress=Progress(out / PROGRESS_DIR / f"{kind}.safetensors", key))
             model.training_.update(record, **extra)
