@@ -369,3 +369,42 @@ def test_an_interrupted_generator_fit_resumes_to_the_same_checkpoint(tmp_path, m
     resumed = CFM(**settings).fit(x, y, synth_space(), xv, yv, progress=progress)
     assert resumed.training_["val_score"] == whole.training_["val_score"]
     np.testing.assert_array_equal(resumed.sample(0.5, 50, seed=1), whole.sample(0.5, 50, seed=1))
+
+
+def test_the_progress_key_changes_with_the_data_settings_and_training_code(monkeypatch):
+    import matdesinne.models.fitting as fitting
+
+    cpu = torch.device("cpu")
+    x = np.arange(6.0).reshape(3, 2)
+    key = fitting.progress_key("cfm", {"lr": 1e-3}, x, device=cpu)
+    assert key == fitting.progress_key("cfm", {"lr": 1e-3}, x.copy(), device=cpu)
+    assert key != fitting.progress_key("cfm", {"lr": 2e-3}, x, device=cpu)
+    assert key != fitting.progress_key("cfm", {"lr": 1e-3}, x.astype(np.float32), device=cpu)
+    x2 = x.copy()
+    x2[2, 1] = np.nextafter(x2[2, 1], 9.0)
+    assert key != fitting.progress_key("cfm", {"lr": 1e-3}, x2, device=cpu)
+    monkeypatch.setattr(fitting, "TRAINING_VERSION", fitting.TRAINING_VERSION + 1)
+    assert key != fitting.progress_key("cfm", {"lr": 1e-3}, x, device=cpu)
+
+
+def test_progress_whose_best_weights_do_not_fit_the_network_is_ignored(tmp_path, caplog):
+    """Under the same key (say, a network changed by code the key could not see), a plateau
+    fit would fail only when going back to its best weights, after all the training: such a
+    file is refused when read, and the fit starts over."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from matdesinne.models.fitting import Progress
+
+    whole, _ = _noisy_fit("plateau")
+    path = tmp_path / "p.safetensors"
+    with pytest.raises(_Interrupt):
+        _noisy_fit("plateau", Progress(path, key="k", every=0.0), stop_after=3)
+    with safe_open(str(path), framework="pt") as f:
+        tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, f.metadata()
+    tensors["best.0.weight"] = torch.zeros(2, 2)
+    save_file(tensors, str(path), metadata=metadata)
+    with caplog.at_level("WARNING"):
+        fresh, _ = _noisy_fit("plateau", Progress(path, key="k", every=0.0))
+    assert "best weights do not fit" in caplog.text
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), fresh.state_dict().values()))

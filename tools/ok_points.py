@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from matdesinne.errors import UserInputError
-from matdesinne.io import read_csv, write_csv, write_json
+from matdesinne.io import check_writable, read_csv, write_csv, write_json
 from matdesinne.materials import material
 
 
@@ -36,13 +36,18 @@ def main(argv=None) -> int:
             if missing:
                 raise UserInputError(f"{run} has no column {missing[0]!r}: not a DFT results table of {args.space}")
             frames.append(rows[rows.status == "ok"][columns])
+        points = pd.concat(frames, ignore_index=True)
+        record = args.out.with_suffix(".json")
+        for path in (args.out, record):  # both writable before either is replaced
+            check_writable(path)
+        # The record first: a points file never stands beside another run's record.
+        record.unlink(missing_ok=True)
+        write_csv(points, args.out)
+        write_json({"made_by": args.made_by, "runs": [str(r) for r in args.runs],
+                    "date": str(datetime.date.today())}, record)
     except UserInputError as err:
         print(f"ok_points.py: {err}", file=sys.stderr)
         return 2
-    points = pd.concat(frames, ignore_index=True)
-    write_csv(points, args.out)
-    write_json({"made_by": args.made_by, "runs": [str(r) for r in args.runs], "date": str(datetime.date.today())},
-               args.out.with_suffix(".json"))
     print(f"wrote {args.out} ({len(points)} rows)")
     return 0
 

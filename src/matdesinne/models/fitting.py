@@ -16,11 +16,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from matdesinne import __version__
 from matdesinne.data.datasets import check_seed
+from matdesinne.errors import UserInputError
 from matdesinne.io import atomic_path, ensure_dir
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,9 @@ def seeded(seed: int) -> Iterator[None]:
 
 #: Format tag of a progress file (see :class:`Progress`).
 PROGRESS_FORMAT = "matdesinne-training-progress"
+#: Raise when training changes in a way settings do not show (a loss, the clipping, the
+#: shuffles): progress saved by the older code then no longer matches (see :func:`progress_key`).
+TRAINING_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,12 @@ class Progress:
     """Where :func:`fit_module` keeps its progress, so that an interrupted fit resumes.
 
     ``path`` is one safetensors file (loading it runs no code): the weights, Adam's moments,
-    the best weights so far and the random generators' states as tensors; the epoch, the
+    the best weights so far (under ``"plateau"``) and the random generators' states as
+    tensors; the epoch, the
     validation history and the schedule as JSON in its header. It is replaced atomically
     after the first epoch that ends ``every`` seconds or more after the last save, and after
     the last epoch. A file made for another ``key`` (a fingerprint of the data, settings
-    and seeds, see :func:`fingerprint`), or one that cannot be read, is ignored and later
+    and seeds, see :func:`progress_key`), or one that cannot be read, is ignored and later
     replaced. On the same device a resumed fit ends with the weights of an uninterrupted one.
     """
 
@@ -69,11 +75,13 @@ class Progress:
     every: float = 30.0
 
 
-def fingerprint(*parts) -> str:
-    """SHA-256 of arrays and JSON-able values, for :attr:`Progress.key`: the same parts, the
-    same key."""
+def progress_key(*parts, device: torch.device) -> str:
+    """A :attr:`Progress.key`: SHA-256 of ``parts`` (arrays and JSON-able values: the data,
+    settings and seeds of a fit) and of what else decides its arithmetic: this training
+    code's version, torch's, and the device (its type, and a GPU's model)."""
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     digest = hashlib.sha256()
-    for part in parts:
+    for part in (*parts, TRAINING_VERSION, __version__, torch.__version__, device.type, gpu):
         if isinstance(part, (np.ndarray, torch.Tensor)):
             array = np.ascontiguousarray(part.detach().cpu().numpy() if isinstance(part, torch.Tensor) else part)
             digest.update(f"{array.dtype.str}{array.shape}".encode())
@@ -94,8 +102,11 @@ def _save_progress(progress: Progress, module, opt, sched, rngs, state: dict, be
               "schedule": sched.state_dict()}
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     ensure_dir(progress.path.parent)
-    with atomic_path(progress.path) as tmp:
-        save_file(tensors, str(tmp), metadata={"state": json.dumps(header)})
+    try:
+        with atomic_path(progress.path) as tmp:
+            save_file(tensors, str(tmp), metadata={"state": json.dumps(header)})
+    except SafetensorError as err:  # a full disk, reported as safetensors' own error
+        raise UserInputError(f"{progress.path}: cannot be written ({str(err).splitlines()[0]})") from None
 
 
 def _load_progress(progress: Progress, module, opt, sched, rngs, device) -> tuple[dict, dict | None] | None:
@@ -118,6 +129,15 @@ def _load_progress(progress: Progress, module, opt, sched, rngs, device) -> tupl
         for name, value in part("adam.").items():
             i, key = name.split(".", 1)
             adam_state.setdefault(int(i), {})[key] = value
+        history, best, best_epoch = header.get("history"), header.get("best"), header.get("best_epoch")
+        if not (isinstance(history, list) and all(isinstance(v, (int, float)) for v in history)
+                and isinstance(best, (int, float)) and isinstance(best_epoch, int)
+                and isinstance(header.get("finished"), bool) and isinstance(header.get("seconds"), (int, float))
+                and 0 < len(history) and -1 <= best_epoch < len(history)):
+            raise ValueError("its record is damaged")
+        shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        if best_weights and {k: tuple(v.shape) for k, v in best_weights.items()} != shapes:
+            raise ValueError("its best weights do not fit the network")
         # Restored together or not at all: a file that fails halfway leaves a fresh start.
         before = ({k: v.clone() for k, v in module.state_dict().items()}, copy.deepcopy(opt.state_dict()),
                   sched.state_dict(), [g.get_state() for g in rngs])
@@ -127,11 +147,6 @@ def _load_progress(progress: Progress, module, opt, sched, rngs, device) -> tupl
             sched.load_state_dict(header["schedule"])
             for i, g in enumerate(rngs):
                 g.set_state(tensors[f"rng.{i}"])
-            history, best, best_epoch = header["history"], header["best"], header["best_epoch"]
-            if not (isinstance(history, list) and all(isinstance(v, (int, float)) for v in history)
-                    and isinstance(best, (int, float)) and isinstance(best_epoch, int)
-                    and isinstance(header["finished"], bool) and isinstance(header["seconds"], (int, float))):
-                raise ValueError("its record is damaged")
         except Exception:
             module.load_state_dict(before[0])
             opt.load_state_dict(before[1])
@@ -241,7 +256,8 @@ def fit_module(
         history.append(score)
         if score < best:
             best, best_epoch = score, epoch
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            if schedule == "plateau":  # the only schedule that goes back to them
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         bar.set_postfix(train=f"{total:.3g}", val=f"{score:.4g}", best=f"{best:.4g}")
         if bar.disable and (epoch + 1) % max(1, epochs // 10) == 0:  # no bar off a terminal: a log line
             log.info("%s: epoch %d/%d, validation %.4g, best %.4g (epoch %d), %.0f s", desc, epoch + 1, epochs,

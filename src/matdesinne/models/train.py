@@ -14,6 +14,7 @@ removes those files.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,7 @@ from matdesinne.errors import UserInputError
 from matdesinne.io import read_csv, check_folder, ensure_dir, read_json, temporary_folder
 from matdesinne.models.base import Estimator, resolve_device
 from matdesinne.models.checkpoint import checkpoint_files
-from matdesinne.models.fitting import Progress, fingerprint
+from matdesinne.models.fitting import Progress, progress_key
 from matdesinne.models.manifest import (
     file_sha256, member_entry, new_run_id, read_manifest, unlisted_or_changed, write_manifest,
 )
@@ -179,9 +180,9 @@ def train_models(
                         x_fit, y_fit if every else y_fit[:, 0], dataset.space, labeller[0], augment, seed)
                 x_fit, y_fit = augmented[y_fit.shape[1]]
                 extra = {"augment": augment, "surrogate_sha256": labeller[1]}
-            key = fingerprint(kind, {k: v for k, v in model.get_params().items() if k != "device"},
-                              resolve_device(model.device).type, dataset.space.to_dict(),
-                              [asdict(p) for p in properties] if every else [], x_fit, y_fit, dataset.x[val], y_source[val])
+            key = progress_key(kind, {k: v for k, v in model.get_params().items() if k != "device"},
+                               dataset.space.to_dict(), [asdict(p) for p in properties] if every else [],
+                               x_fit, y_fit, dataset.x[val], y_source[val], device=resolve_device(model.device))
             model.fit(x_fit, y_fit, dataset.space, dataset.x[val], y_source[val], **({"also": properties} if every else {}),
                       progress=Progress(out / PROGRESS_DIR / f"{kind}.safetensors", key))
             model.training_.update(record, **extra)
@@ -189,10 +190,11 @@ def train_models(
             if kind == "surrogate":
                 labeller = (model, file_sha256(stage / "surrogate.safetensors"))
         _move_in(stage, out, list(models), run)
-    for kind in models:
-        (out / PROGRESS_DIR / f"{kind}.safetensors").unlink(missing_ok=True)
-    if (out / PROGRESS_DIR).is_dir() and not any((out / PROGRESS_DIR).iterdir()):
-        (out / PROGRESS_DIR).rmdir()
+    with contextlib.suppress(OSError):  # the models are in: leftover progress is only disk space
+        for kind in models:
+            (out / PROGRESS_DIR / f"{kind}.safetensors").unlink(missing_ok=True)
+        if (out / PROGRESS_DIR).is_dir() and not any((out / PROGRESS_DIR).iterdir()):
+            (out / PROGRESS_DIR).rmdir()
     return {kind: model.training_ for kind, model in models.items()}
 
 
