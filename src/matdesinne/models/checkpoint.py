@@ -72,14 +72,20 @@ def write_checkpoint(directory: str | os.PathLike, kind: str, body: Mapping[str,
     meta_path, weights_path = (directory / name for name in checkpoint_files(kind))
     meta = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "kind": kind,
             "matdesinne_version": __version__, **body}
-    weights = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
-    try:
-        with atomic_path(weights_path) as tmp:
-            save_file(weights, str(tmp))
-    except SafetensorError as err:  # safetensors reports a full disk as its own error, not OSError
-        raise UserInputError(f"{weights_path}: cannot be written ({first_line(err)})") from None
+    write_tensors(weights_path, state)
     write_json(meta, meta_path)
     return directory
+
+
+def write_tensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
+    """Write ``tensors`` (and string ``metadata`` in the header) as a safetensors file that
+    replaces ``path`` whole or not at all; a full disk is a one-line ``UserInputError``."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    try:
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=dict(metadata) if metadata is not None else None)
+    except SafetensorError as err:  # safetensors reports a full disk as its own error, not OSError
+        raise UserInputError(f"{path}: cannot be written ({first_line(err)})") from None
 
 
 def read_checkpoint(meta_path: Path, weights_path: Path, kind: str) -> tuple[dict, dict[str, tuple[int, ...]]]:

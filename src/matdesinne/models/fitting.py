@@ -16,14 +16,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from matdesinne import __version__
 from matdesinne.data.datasets import check_seed
-from matdesinne.errors import UserInputError
-from matdesinne.io import atomic_path, ensure_dir
+from matdesinne.io import ensure_dir
+from matdesinne.models.checkpoint import first_line, write_tensors
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +99,8 @@ def _save_progress(progress: Progress, module, opt, sched, rngs, state: dict, be
     tensors.update({f"rng.{i}": g.get_state() for i, g in enumerate(rngs)})
     header = {"format": PROGRESS_FORMAT, "key": progress.key, **state, "param_groups": adam["param_groups"],
               "schedule": sched.state_dict()}
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     ensure_dir(progress.path.parent)
-    try:
-        with atomic_path(progress.path) as tmp:
-            save_file(tensors, str(tmp), metadata={"state": json.dumps(header)})
-    except SafetensorError as err:  # a full disk, reported as safetensors' own error
-        raise UserInputError(f"{progress.path}: cannot be written ({str(err).splitlines()[0]})") from None
+    write_tensors(progress.path, tensors, {"state": json.dumps(header)})
 
 
 def _load_progress(progress: Progress, module, opt, sched, rngs, device) -> tuple[dict, dict | None] | None:
@@ -155,8 +149,7 @@ def _load_progress(progress: Progress, module, opt, sched, rngs, device) -> tupl
                 g.set_state(state)
             raise
     except Exception as err:  # a damaged or foreign file: this fit starts over and replaces it
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        log.warning("%s: cannot resume from it (%s); starting over", progress.path, reason)
+        log.warning("%s: cannot resume from it (%s); starting over", progress.path, first_line(err))
         return None
     best_state = {k: v.to(device) for k, v in best_weights.items()} or None
     return header, best_state
