@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from matdesinne.errors import UserInputError
-from matdesinne.io import check_writable, read_csv, write_csv, write_json
+from matdesinne.io import check_distinct, check_writable, read_csv, write_csv, write_json
 from matdesinne.materials import material
 
 
@@ -28,6 +28,7 @@ def main(argv=None) -> int:
     ap.add_argument("--space", default="ws2")
     args = ap.parse_args(argv)
     try:
+        check_distinct([args.out, args.out.with_suffix(".json")], args.runs)
         columns = list(material(args.space).space().names)
         frames = []
         for run in args.runs:
