@@ -27,8 +27,9 @@ def main(argv=None) -> int:
     ap.add_argument("--made-by", required=True, help="the commands that made the runs, for the record")
     ap.add_argument("--space", default="ws2")
     args = ap.parse_args(argv)
+    record = args.out.with_suffix(".json")
     try:
-        check_distinct([args.out, args.out.with_suffix(".json")], args.runs)
+        check_distinct([args.out, record], args.runs)
         columns = list(material(args.space).space().names)
         frames = []
         for run in args.runs:
@@ -38,7 +39,6 @@ def main(argv=None) -> int:
                 raise UserInputError(f"{run} has no column {missing[0]!r}: not a DFT results table of {args.space}")
             frames.append(rows[rows.status == "ok"][columns])
         points = pd.concat(frames, ignore_index=True)
-        record = args.out.with_suffix(".json")
         for path in (args.out, record):  # both writable before either is replaced
             check_writable(path)
         # The record first: a points file never stands beside another run's record.
