@@ -17,6 +17,7 @@ loads as ``design`` loads it: a generator retrained into a copy of the shipped f
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -53,9 +54,12 @@ def main(argv=None) -> int:
         for directory in args.models:
             print(f"{directory or 'shipped models'} ({args.generator}):")
             rows.append((directory or "shipped models", *check(directory, args.generator, args.targets, args.seeds, args.n)))
-    except UserInputError as e:
-        print(f"heldaside.py: {e}")
+    except UserInputError as err:
+        print(f"heldaside.py: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # it writes nothing, so there is nothing to clean up
+        print("heldaside.py: interrupted", file=sys.stderr)
+        return 130
     draws = len(args.targets) * len(args.seeds)
     print(f"\n| models | mean surrogate MAE ({draws} draws) | mean kept |\n|---|---|---|")
     for name, mae, kept in rows:
