@@ -202,8 +202,13 @@ def test_choose_update_scores_both_and_keeps_the_better(tiny_models, new_rows):
 def test_held_out_predictions_folds(tiny_models, new_rows):
     x, y = new_rows
     assert np.isnan(held_out_predictions("residual", tiny_models.surrogate, x[:1], y[:1])).all()
-    fold = fold_of(7, 5, seed=0)
-    assert sorted(np.bincount(fold)) == [1, 1, 1, 2, 2]
-    assert sorted(fold_of(4, 10, seed=0)) == [0, 1, 2, 3]  # more folds than rows: leave-one-out
+    # Two batches of near neighbours: spatial folds never split a batch, so a held-out row is
+    # never scored against a batch mate left in training (random folds would do that).
+    rng = np.random.default_rng(0)
+    batches = np.vstack([0.2 + 0.01 * rng.standard_normal((6, 3)), 0.8 + 0.01 * rng.standard_normal((6, 3))])
+    fold = fold_of(batches, 2, seed=0)
+    assert len(set(fold[:6])) == 1 and len(set(fold[6:])) == 1 and fold[0] != fold[6]
+    assert len(np.unique(fold_of(rng.uniform(size=(40, 3)), 5, seed=0))) == 5
+    assert sorted(fold_of(np.zeros((4, 3)), 10, seed=0)) == [0, 1, 2, 3]  # more folds than rows: leave-one-out
     loo = held_out_predictions("residual", tiny_models.surrogate, x[:4], y[:4], folds=10)
     assert np.isfinite(loo).all()

@@ -90,6 +90,20 @@ def test_calibrate_then_validate_with_failures_and_resume(tmp_path, tiny_setting
     after = {row.id: row.ctime for row in connect(out).select()}
     assert {k: after[k] for k in stored} == stored and len(after) == 4
 
+    # A summary covers the designs asked for, not the whole store: one stored candidate, then
+    # one new one, each into the store that already holds four results.
+    space = load_dataset("mos2").space
+    for row, computed in ((METAL, 0), ({**EQ, "a": 3.0}, 1)):
+        one = pd.DataFrame([row]).assign(target=[0.5])
+        run = validate(one, space, out, settings=TINY, calibration=cal, workers=1, progress=False)
+        assert run.summary["n"] == 1 and list(run.summary["by_target"]) == ["0.5"]
+        assert run.summary["computed_this_run"] == computed and len(run.results) == 1
+        assert run.results["a"].tolist() == [row["a"]] and run.results["candidate"].tolist() == [0]
+        dft = run.results["dft_gap"].iloc[0]
+        assert run.summary["by_target"]["0.5"]["dft_mae_vs_target"] == pytest.approx(abs(dft - 0.5))
+        assert len(pd.read_csv(out.with_suffix(".csv"))) == 1
+    assert run.summary["store"]["n"] == 5 == connect(out).count()
+
 
 def _rows_in(csv: Path) -> int:
     try:

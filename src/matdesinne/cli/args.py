@@ -105,15 +105,40 @@ def add_space(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT})")
 
 
-def add_models(parser: argparse.ArgumentParser, what: str = "models folder") -> None:
-    from matdesinne.materials import builtin_names
+def add_models(parser: argparse.ArgumentParser, what: str = "models folder", optional: bool = False) -> None:
+    """``--models``, ``--space`` and ``--allow-mixed``; ``optional`` for a command that works
+    without models (see :func:`optional_models`), whose ``what`` says what it does with them."""
+    from matdesinne.materials import DEFAULT, builtin_names
 
-    parser.add_argument("--models", type=Path, help=f"{what} (default: the models the --space ships)")
-    parser.add_argument("--space", metavar="NAME|FILE.toml",
-                        help=f"the models' design space: a built-in material ({', '.join(builtin_names())}), whose "
-                             "shipped models are the default, or a TOML space file (its structure builder)")
+    names = ", ".join(builtin_names())
+    if optional:
+        parser.add_argument("--models", type=Path, help=what)
+        parser.add_argument("--space", metavar="NAME|FILE.toml",
+                            help=f"design space: a built-in material ({names}) or a TOML space file "
+                                 f"(default: the --models' space, else {DEFAULT}); no trained models needed")
+    else:
+        parser.add_argument("--models", type=Path, help=f"{what} (default: the models the --space ships)")
+        parser.add_argument("--space", metavar="NAME|FILE.toml",
+                            help=f"the models' design space: a built-in material ({names}), whose shipped models "
+                                 "are the default, or a TOML space file (its structure builder)")
     parser.add_argument("--allow-mixed", action="store_true",
                         help="use a models folder whose members come from different training runs")
+
+
+def optional_models(args, shipped: bool = True):
+    """``(models, material)`` for a command that builds or computes structures, which needs a
+    space's builder, not trained models: the surrogate of ``--models`` (with ``shipped``, else
+    of the models the ``--space`` ships) and its material (None for a space that has none),
+    or, with no models, None and the material of ``--space`` (default: MoS2)."""
+    from matdesinne.materials import DEFAULT, material
+    from matdesinne.models import load_models
+
+    if args.models is None:
+        found = material(args.space or DEFAULT)
+        if not shipped or found.models is None:
+            return None, found
+    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed, space=args.space)
+    return models, models.material
 
 
 def add_dft(parser: argparse.ArgumentParser, cluster: bool = True) -> None:

@@ -26,7 +26,8 @@ def add_parser(sub, name: str):
         p.add_argument("--calibration", metavar="FILE|none",
                        help="calibration from `matdesinne calibrate` (default: the models folder's "
                             "calibration-<settings>.json if there is one; none: raw gaps clipped at 0)")
-        a.add_models(p, "models folder: design space and surrogate")
+        a.add_models(p, "models folder: design space and surrogate, whose predictions go beside the DFT results "
+                        "(default: the models the --space ships, if it ships any; else no predictions)", optional=True)
         p.add_argument("--retry-failed", action="store_true", help="recompute candidates recorded as failed")
         p.add_argument("--force", action="store_true",
                        help="discard an existing --out made for another design space or other settings")
@@ -66,22 +67,28 @@ def run(args) -> None:
 
 def _validate(args) -> None:
     from matdesinne.io import read_csv
-    from matdesinne.models import load_models
-    from matdesinne.validation import resolve_calibration, resolve_settings, select_rows, validate
-    from matdesinne.validation.labelling import add_strain_energy
+    from matdesinne.validation import Calibration, resolve_calibration, resolve_settings, select_rows, validate
+    from matdesinne.validation.labelling import add_strain_energy, run_space
 
-    models = load_models(args.models, generator=None, allow_mixed=args.allow_mixed, space=args.space)
-    surrogate = models.surrogate
-    calibration = resolve_calibration(args.calibration, models.directory, resolve_settings(args.settings))
+    # DFT needs the space's builder, not models: where there are some (named, or shipped with
+    # the space), their predictions go beside the DFT results, else those columns stay NaN.
+    models, found = a.optional_models(args)
+    surrogate = None if models is None else models.surrogate
+    if models is not None:
+        calibration = resolve_calibration(args.calibration, models.directory, resolve_settings(args.settings))
+    else:  # no models folder, so no calibration kept in one: only a named file
+        calibration = None if args.calibration in (None, "none") else Calibration.load(args.calibration)
+    inputs = [args.candidates, *([] if models is None else models.files),
+              *([found.source] if found is not None and found.source is not None else [])]
     frame = read_csv(args.candidates)
     rows = select_rows(len(frame), args.limit, args.sample, args.seed)
-    run = validate(frame, surrogate.space_, args.out, inputs=[args.candidates, *models.files], settings=args.settings,
-                   calibration=calibration, rows=rows, scheduler=args.scheduler, workers=args.workers,
-                   force=args.force, retry_failed=args.retry_failed, predict=lambda x: surrogate.predict(x)[0],
-                   source=str(args.candidates), echo=_say, build=models.builder)
-    found = models.material
+    run = validate(frame, run_space(found) if surrogate is None else surrogate.space_, args.out, inputs=inputs,
+                   settings=args.settings, calibration=calibration, rows=rows, scheduler=args.scheduler,
+                   workers=args.workers, force=args.force, retry_failed=args.retry_failed,
+                   predict=None if surrogate is None else lambda x: surrogate.predict(x)[0],
+                   source=str(args.candidates), echo=_say, build=None if found is None else found.builder)
     if found is not None and found.builder is not None:
-        energy_model = "strain_energy" in [p.name for p in surrogate.properties_]
+        energy_model = surrogate is not None and "strain_energy" in [p.name for p in surrogate.properties_]
         run = add_strain_energy(run, found, frame, args.out, settings=args.settings, calibration=calibration,
                                 scheduler=args.scheduler, workers=args.workers, echo=_say,
                                 predict=(lambda x: surrogate.predict_all(x)["strain_energy"][0]) if energy_model else None)

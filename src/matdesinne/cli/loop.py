@@ -42,6 +42,9 @@ def add_parser(sub, name: str):
                                    "with a DFT code (or experiment) that matdesinne does not run.")
     _campaign_options(p, new=True)
     p.add_argument("--rounds", type=a.positive_int, default=3, help="rounds to run (default: 3)")
+    p.add_argument("--check", type=a.count, default=10,
+                   help="at the end, compute DFT for this many of each target's shipped candidates, drawn at random "
+                        "and never told back: the campaign's honest score (default: 10; 0 skips it)")
     a.add_dft(p)
     p.add_argument("--calibration", metavar="FILE|none",
                    help="DFT gap calibration (default: the models folder's calibration-<settings>.json if any)")
@@ -118,10 +121,11 @@ def _run(args, models) -> None:
         calibration.check_applies(models.space, dft)
     settings = _settings(args, models, dft.to_dict(), calibration)
     meta = run_loop(args.out, models, settings, rounds=args.rounds, calibration=calibration, scheduler=args.scheduler,
-                    workers=args.workers, force=args.force, echo=_say)
+                    workers=args.workers, force=args.force, check=args.check, echo=_say)
     print(f"{meta['dft_calls']} DFT calls; candidates: "
           + ", ".join(f"{t}: {n}" for t, n in meta["candidates"].items())
-          + f"; wrote {args.out}/campaign.json, campaign.png, candidates-<target>.csv, dft.db")
+          + f"; wrote {args.out}/campaign.json, campaign.png, candidates-<target>.csv, dft.db"
+          + (", shipped.db (the DFT check of the candidates)" if args.check else ""))
 
 
 def _ask(args, models) -> None:

@@ -153,11 +153,8 @@ def split_indices(n: int, seed: int = 0, val_fraction: float = 0.1, test_fractio
     """Shuffle ``range(n)`` with ``seed`` into disjoint (train, val, test) index arrays.
 
     Every model of a set uses the same split, so the test rows stay unseen by all of them.
+    A dataset that may grow keeps its split by row identity: see :class:`~matdesinne.data.splits.Split`.
     """
-    seed = check_seed(seed)
-    if n < 10:
-        raise UserInputError(f"a dataset needs at least 10 rows to split into train/validation/test, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(1, int(round(test_fraction * n)))
-    n_val = max(1, int(round(val_fraction * n)))
-    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+    from matdesinne.data.splits import Split
+
+    return Split.draw(n, seed, val_fraction, test_fraction).folds()

@@ -367,7 +367,8 @@ class Campaign:
         other side of the property's floor than the target: a metal where a gap was wanted,
         or the reverse); ``model_mae_before`` (the model's error on the batch just before
         the update that learned it) and ``model_mae_after_cv`` (held-out error after it, from
-        the K-fold cross-validation); ``method`` (the update chosen). With further goals:
+        the spatial K-fold cross-validation; the lower of the methods compared, so slightly
+        optimistic: :func:`~matdesinne.loop.runner.check_shipped` gives the honest figure); ``method`` (the update chosen). With further goals:
         ``goals_met`` (the fraction of told rows whose truth meets every goal: the target
         within ``tolerance``, each bound, each further target) and ``<q>_median`` (the told
         truth's median) for each further goal's quantity, a design function computed from

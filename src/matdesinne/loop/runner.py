@@ -41,6 +41,10 @@ from matdesinne.validation.runner import Echo, quiet
 
 CAMPAIGN_FILE = "campaign.json"
 STORE_FILE = "dft.db"
+#: The DFT check of the shipped candidates: its own store, so that none is ever told back.
+SHIPPED_STORE = "shipped.db"
+#: Shipped candidates checked with DFT per target at a campaign's end (the honest score).
+SHIPPED_CHECK = 10
 FORMAT = "matdesinne-loop"
 #: The paper's reported DFT error of its candidates (eV): a reference line in campaign.png.
 PAPER_MAE = 0.1
@@ -162,6 +166,7 @@ def run_loop(
     scheduler: str | None = None,
     workers: int | None = None,
     force: bool = False,
+    check: int = SHIPPED_CHECK,
     echo: Echo = quiet,
     progress: bool = True,
 ) -> dict:
@@ -169,13 +174,16 @@ def run_loop(
     told: each round asks ``settings.batch`` designs per target, computes them with GPAW
     (:func:`~matdesinne.validation.validate`, the store ``out/dft.db``), tells the
     calibrated gaps, and updates the model. Then writes the final candidates and
-    ``campaign.png``. Resumes whatever an earlier, interrupted run left. Returns the
-    content of ``campaign.json``."""
+    ``campaign.png``, and checks ``check`` of each target's shipped candidates with DFT
+    (:func:`check_shipped`; 0 skips it). Resumes whatever an earlier, interrupted run
+    left. Returns the content of ``campaign.json``."""
     from matdesinne.validation import validate
     from matdesinne.validation.labelling import STRAIN_ENERGY, add_strain_energy
 
     if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds <= 0:
         raise UserInputError(f"rounds={rounds!r} must be a positive whole number")
+    if isinstance(check, bool) or not isinstance(check, (int, np.integer)) or check < 0:
+        raise UserInputError(f"check={check!r} must be a whole number, 0 or more")
     if settings.dft is None:
         raise UserInputError("a loop that runs DFT needs DFT settings")
     campaign, meta = open_campaign(out, models, settings, force=force)  # refuses before the folder exists
@@ -224,8 +232,48 @@ def run_loop(
     meta["seconds_this_run"] = time.perf_counter() - start
     meta["candidates"] = write_candidates(out, campaign)
     meta = save_campaign(out, campaign, meta)
+    if check:
+        meta["shipped"] = check_shipped(out, campaign, models, settings, check, calibration=calibration,
+                                        scheduler=scheduler, workers=workers, echo=echo, progress=progress)
+        meta = save_campaign(out, campaign, meta)
     plot_campaign(meta, out / "campaign.png", unit)
     return meta
+
+
+def check_shipped(out: Path, campaign: Campaign, models: ModelSet, settings: LoopSettings, per_target: int, *,
+                  calibration=None, scheduler: str | None = None, workers: int | None = None, echo: Echo = quiet,
+                  progress: bool = True) -> dict[str, dict]:
+    """The honest score of a campaign: DFT of a seeded random sample of ``per_target`` rows
+    of each ``candidates-<target>.csv`` it ships, in their own store ``out/shipped.db``
+    (``shipped.csv`` beside it), never told to the campaign. The per-round table scores the
+    batches the campaign chose to learn from, which after the first round sit near designs
+    whose DFT is known; these are the designs a user gets. Returns, per target, ``n``,
+    ``ok``, ``dft_mae_vs_target``, ``wrong_side`` and ``surrogate_mae_vs_dft`` (property
+    units), and echoes a line each. Resumable like every validation."""
+    from matdesinne.validation import validate
+
+    rng = np.random.default_rng([settings.seed, 2])  # its own stream: the campaign's draws are untouched
+    picked = []
+    for t in campaign.targets:
+        frame = read_csv(out / f"candidates-{t:g}.csv")
+        take = np.sort(rng.choice(len(frame), size=min(per_target, len(frame)), replace=False))
+        picked.append(frame.iloc[take].assign(target=t))
+    frame = pd.concat(picked, ignore_index=True)
+    if not len(frame):
+        return {}
+    run = validate(frame, models.space, out / SHIPPED_STORE, settings=settings.dft, calibration=calibration,
+                   scheduler=scheduler, workers=workers, source="shipped candidates",
+                   echo=lambda line: echo(line) if line.startswith("DFT") else None, progress=progress, report=False,
+                   build=models.builder)
+    unit = models.space.property.unit
+    shipped = {}
+    for name, group in run.summary["by_target"].items():
+        keep = ("n", "ok", "dft_mae_vs_target", "wrong_side", "surrogate_mae_vs_dft")
+        shipped[name] = {k: group.get(k) for k in keep}
+        echo(f"shipped candidates, target {name} {unit}: DFT MAE vs target {fmt(group.get('dft_mae_vs_target'))} "
+             f"{unit} on {group['ok']} of {group['n']} drawn at random (never told), wrong side "
+             f"{group.get('wrong_side')}, surrogate error vs DFT {fmt(group['surrogate_mae_vs_dft'])} {unit}")
+    return shipped
 
 
 def _keys(frame: pd.DataFrame, space) -> list[str]:

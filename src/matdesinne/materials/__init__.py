@@ -8,7 +8,8 @@ materials only through :func:`material` and :func:`material_of`.
 """
 
 from matdesinne.materials.datasets import (
-    dataset_reference, load_dataset, space_reference, training_dataset, training_split,
+    dataset_reference, load_dataset, provenance_file, recorded_split, space_reference, training_dataset,
+    training_split,
 )
 from matdesinne.materials.material import FIELD, LATTICE, LayerBuilder, Material, strain_groups
 from matdesinne.materials.registry import DEFAULT, builder_for, builtin_names, material, material_of
@@ -17,5 +18,5 @@ from matdesinne.materials.spacefile import read_space_file
 __all__ = [
     "DEFAULT", "FIELD", "LATTICE", "LayerBuilder", "Material", "builder_for", "builtin_names", "dataset_reference",
     "load_dataset", "material", "material_of", "read_space_file", "space_reference", "strain_groups",
-    "training_dataset", "training_split",
+    "training_dataset", "training_split", "provenance_file", "recorded_split",
 ]

@@ -8,10 +8,11 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from matdesinne.data.datasets import Dataset, dataset_from, read_dataset, split_indices
+from matdesinne.data.datasets import Dataset, dataset_from, read_dataset
+from matdesinne.data.splits import Split
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
-from matdesinne.io import read_csv
+from matdesinne.io import read_csv, read_json
 from matdesinne.materials.material import Material
 from matdesinne.materials.registry import DEFAULT, builtin_names, material
 
@@ -99,9 +100,35 @@ def training_dataset(record: Mapping, space: DesignSpace, property_name: str | N
 
 def training_split(record: Mapping, space: DesignSpace) -> tuple[Dataset, tuple[np.ndarray, ...]] | None:
     """A model's training dataset (:func:`training_dataset`) with the ``(train, val, test)``
-    index arrays of the split its record names; None when the record lacks either."""
+    index arrays of the split its record names; None when the record lacks either.
+    ``train`` holds the rows the models trained on; rows appended since come back in none.
+
+    The split is checked against the dataset (see :class:`~matdesinne.data.splits.Split`): a
+    dataset that changed under a recorded fold is refused in one line. Rows appended after
+    the models were trained come back in none of the three: the models never saw them.
+    """
     split = record.get("split")
     dataset = training_dataset(record, space) if isinstance(split, Mapping) else None
     if dataset is None:
         return None
-    return dataset, split_indices(len(dataset), split["seed"], split["val_fraction"], split["test_fraction"])
+    fixed = Split.from_dict(split, "the models' training record")
+    train, val, test = fixed.indices(dataset.x, f"dataset {record['data']}")
+    seen = fixed.rows + int(split.get("added", 0))  # the rows the dataset had when they were trained
+    return dataset, (train[train < seen], val, test)
+
+
+def provenance_file(data: str | os.PathLike) -> Path | None:
+    """The provenance JSON of a dataset: ``<stem>.json`` beside its CSV (a built-in
+    material's, or one that ``label`` wrote); None where there is none."""
+    found = material(str(data)).data if str(data) in builtin_names() else Path(data)
+    if found is None:
+        return None
+    path = Path(found).with_suffix(".json")
+    return path if path.is_file() else None
+
+
+def recorded_split(data: str | os.PathLike) -> Split | None:
+    """The split a dataset's provenance records (``"split"``), or None where it records none."""
+    path = provenance_file(data)
+    record = read_json(path).get("split") if path is not None else None
+    return None if record is None else Split.from_dict(record, str(path))

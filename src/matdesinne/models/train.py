@@ -22,8 +22,11 @@ from typing import Sequence
 
 import numpy as np
 
-from matdesinne.data.datasets import check_seed, split_indices
-from matdesinne.materials import DEFAULT, builtin_names, dataset_reference, load_dataset, material, space_reference
+from matdesinne.data.datasets import check_seed
+from matdesinne.data.splits import Split, fold_digest
+from matdesinne.materials import (
+    DEFAULT, builtin_names, dataset_reference, load_dataset, material, recorded_split, space_reference,
+)
 from matdesinne.materials.symmetry import with_images
 from matdesinne.data.design_space import DesignSpace
 from matdesinne.errors import UserInputError
@@ -151,7 +154,8 @@ def train_models(
             raise UserInputError(f"property {name!r} cannot be learnt beside {dataset.space.property.name!r}: "
                                  "it repeats it, or it lacks values on some rows")
     y_all = np.column_stack([dataset.y, *(o.y for o in also)])
-    train, val, test = split_indices(len(dataset), split_seed, val_fraction, test_fraction)
+    split = fixed_split(data, dataset, out, split_seed, val_fraction, test_fraction)
+    train, val, test = split.indices(dataset.x, f"dataset {data}")
     owner = found or (material(str(data)) if str(data) in builtin_names() else None)
     maps = owner.symmetries() if symmetry and owner is not None else ()
     labeller = None  # (surrogate, SHA-256 of its weights) that labels the augmented points
@@ -161,8 +165,7 @@ def train_models(
     record = {
         "run": run, "data": dataset_reference(data),
         **({"space": ref} if (ref := space_reference(found)) else {}),
-        "split": {"seed": split_seed, "val_fraction": val_fraction, "test_fraction": test_fraction,
-                  "n_train": len(train), "n_val": len(val), "n_test": len(test)},
+        "split": split.to_dict(dataset.x),
         **({"symmetry_images": [m.name for m in maps]} if maps else {}),
     }
     augmented = {}  # by the number of properties: one for a generator of one condition, else all
@@ -196,6 +199,47 @@ def train_models(
         if (out / PROGRESS_DIR).is_dir() and not any((out / PROGRESS_DIR).iterdir()):
             (out / PROGRESS_DIR).rmdir()
     return {kind: model.training_ for kind, model in models.items()}
+
+
+def fixed_split(data, dataset, out: Path, seed: int, val_fraction: float, test_fraction: float) -> Split:
+    """The split to train on: the one the dataset's provenance records, else the one the
+    models already in ``out`` were trained with (on this dataset), else a new one drawn
+    with ``seed``. Either way, a row that was a test row stays one, and rows added since
+    train. A recorded split drawn with another seed or fractions than asked is refused in
+    one line (asking for a new split of a grown dataset would move test rows into training).
+    """
+    asked = Split.draw(len(dataset), seed, val_fraction, test_fraction)
+    for where, found in (("the dataset's provenance", recorded_split(data)), (f"the models in {out}", _split_in(out, data, dataset.x))):
+        if found is None:
+            continue
+        if not found.same_draw(asked):
+            raise UserInputError(f"{where} fixes the split of {data} (split_seed={found.seed}, validation "
+                                 f"{found.val_fraction:g}, test {found.test_fraction:g}); ask for that, or train "
+                                 "into another folder")
+        found.indices(dataset.x, f"dataset {data}")  # refuses a dataset whose recorded rows changed
+        return found
+    return asked
+
+
+def _split_in(out: Path, data, x: np.ndarray) -> Split | None:
+    """The split recorded by a model in ``out`` trained on dataset ``data``, or None. A
+    record from before splits were fixed (no row digests) is taken to cover the dataset's
+    first rows, as datasets grow by appending."""
+    reference = dataset_reference(data)
+    for kind in ESTIMATORS:
+        try:
+            training = read_json(out / f"{kind}.json").get("training") if (out / f"{kind}.json").is_file() else None
+        except UserInputError:
+            continue  # a damaged checkpoint is refused where it is loaded, not here
+        if not isinstance(training, dict) or training.get("data") != reference or not isinstance(training.get("split"), dict):
+            continue
+        found = Split.from_dict(training["split"], str(out / f"{kind}.json"))
+        if found.test_digest is None and found.rows <= len(x):
+            train, val, test = found.folds()
+            found = Split(found.seed, found.val_fraction, found.test_fraction, found.rows,
+                          fold_digest(x, val), fold_digest(x, test))
+        return found
+    return None
 
 
 def property_names(y: str | Sequence[str] | None) -> list[str | None]:

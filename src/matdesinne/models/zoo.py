@@ -27,7 +27,10 @@ def default_models_dir(space: str | os.PathLike | Material = DEFAULT) -> Path:
     """The shipped models of a material (default: the paper's), inside the installed package."""
     found = space if isinstance(space, Material) else material(space)
     if found.models is None:
-        raise UserInputError(f"space {found.name!r} ships no models; train some (matdesinne train) and pass --models")
+        # Name the command that makes them, for this very space.
+        raise UserInputError(f"space {found.name!r} ships no models: make some with `matdesinne train --data DATA.csv "
+                             f"--space {found.source or found.name} --out MODELS` (DATA.csv from `matdesinne label`), "
+                             "then pass --models MODELS")
     return found.models
 
 

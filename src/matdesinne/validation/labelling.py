@@ -16,6 +16,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from matdesinne.data.splits import MIN_ROWS, Split
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_distinct, read_json, write_csv, write_json
 from matdesinne.materials import Material
@@ -104,6 +105,7 @@ def label(
     data = mine[space.names].reset_index(drop=True)
     data[GAP] = mine["dft_gap"].to_numpy(float)
     data[STRAIN_ENERGY] = mine["dft_energy"].to_numpy(float) - ref_energy
+    split = dataset_split(record, data[space.names].to_numpy(float), str(dataset_csv))  # may refuse: before writing
     write_csv(data, dataset_csv)
     failed = len(keys) - len(data)
     write_json({
@@ -115,10 +117,31 @@ def label(
         "labelled": len(data), "failed": failed, "versions": engine_versions(),
         "dft_seconds": float(everything["seconds"].sum() + ref["seconds"]), "wall_seconds_this_run": time.perf_counter() - start,
         "date": time.strftime("%Y-%m-%d"), **dict(provenance or {}),
+        "split": split,
     }, record)
     echo(f"labelled {len(data)} of {len(points)} points ({failed} failed, listed in {outputs.csv}); "
          f"dataset {dataset_csv}, provenance {record}")
     return data
+
+
+def dataset_split(record: Path, x, source: str) -> dict | None:
+    """The dataset's fixed split (see :class:`~matdesinne.data.splits.Split`) for its
+    provenance ``record``: the one an earlier run recorded there, extended to the rows
+    appended since (they train), else a new one (seed 0, 80/10/10); None for fewer rows
+    than a split needs. A dataset whose earlier rows changed is refused in one line, so
+    that no test row becomes a training row: append new points at the end of the file."""
+    earlier = read_json(record).get("split") if record.is_file() else None
+    if earlier is not None:
+        split = Split.from_dict(earlier, str(record))
+    elif len(x) >= MIN_ROWS:
+        split = Split.draw(len(x), 0)
+    else:
+        return None
+    try:
+        return split.to_dict(x)
+    except UserInputError as err:
+        raise UserInputError(f"{err}; keep the earlier points first and in order, append new ones after "
+                             f"them (the DFT results are kept in the store)") from None
 
 
 def file_record(path: str | os.PathLike) -> dict:

@@ -95,6 +95,10 @@ def to_text(summary: dict, space: DesignSpace) -> str:
         wrong = MISSING if "wrong_side" not in g else f"{g['wrong_side']}/{g['ok']}"
         lines.append(f"{name:>9} {g['n']:>5} {g['ok']:>5} {g['failed']:>6} "
                      f"{fmt(g.get('dft_mae_vs_target')):>15} {unit} {wrong:>10} {fmt(g['surrogate_mae_vs_dft']):>18} {unit}")
+    store = summary.get("store") or {}
+    if store.get("n", 0) > summary["n"]:
+        lines.append(f"(this table covers the {summary['n']} designs asked for; the store {store.get('path', '')} "
+                     f"holds {store['n']} results in all, {store['ok']} ok)")
     if summary.get("structures_per_minute"):
         lines.append(f"{summary['computed_this_run']} structures computed in {summary['wall_seconds']:.0f} s "
                      f"({summary['structures_per_minute']:.1f} per minute)")

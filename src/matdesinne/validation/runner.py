@@ -214,13 +214,18 @@ def _column(frame: pd.DataFrame, name: str, source: str) -> np.ndarray:
 
 
 def resume(plan: Plan, store: ResultStore, retry_failed: bool = False) -> Plan:
-    """``plan`` with the results ``store`` already holds; ``retry_failed`` deletes the failed
-    ones first, so that they are computed again."""
-    done = store.records()
+    """``plan`` with the results ``store`` already holds for the designs it wants, each
+    attached to this run's row (its candidate number, target and prediction). The store
+    may hold other designs too (another file's, an earlier batch's): they are not this
+    run's, so they are left out of its results and summary. ``retry_failed`` deletes the
+    wanted designs' failed results first, so that they are computed again."""
+    records = store.records()
     if retry_failed:
-        store.delete(r.row_id for r in done if not r.result.ok)
-        done = [r for r in done if r.result.ok]
-    return replace(plan, done=tuple(done))
+        store.delete(r.row_id for r in records if not r.result.ok and r.key in plan.wanted)
+        records = [r for r in records if r.result.ok or r.key not in plan.wanted]
+    latest = {r.key: r for r in records if r.key in plan.wanted}  # oldest first: the newest wins
+    done = tuple(replace(plan.stored(key, r.result), row_id=r.row_id) for key, r in latest.items())
+    return replace(plan, done=done)
 
 
 class Ledger:
@@ -247,6 +252,7 @@ class Run:
     results: list[StoredResult]
     computed: int
     seconds: float
+    store: dict | None = None  # the whole store's counts after the run (it may hold more designs)
 
 
 def run_validation(plan: Plan, store: ResultStore, csv: Path, *, scheduler: str | None = None,
@@ -282,7 +288,7 @@ def run_validation(plan: Plan, store: ResultStore, csv: Path, *, scheduler: str 
                         rate = 60.0 * computed / (time.perf_counter() - start)
                         echo(f"DFT: {len(plan.wanted) - len(jobs) + computed}/{len(plan.wanted)} done, "
                              f"{rate:.1f} structures per minute")
-    return Run(ledger.results, len(jobs), time.perf_counter() - start)
+    return Run(ledger.results, len(jobs), time.perf_counter() - start, store.counts())
 
 
 def _outcome(future) -> DFTResult:
@@ -300,6 +306,7 @@ def report_validation(plan: Plan, run: Run, outputs: Outputs, echo: Echo = quiet
     summary.update(settings=plan.settings.to_dict(),
                    calibration=None if plan.calibration is None else plan.calibration.summary(),
                    computed_this_run=run.computed, resumed=plan.resumed, wall_seconds=run.seconds,
+                   store={"path": str(outputs.store), **(run.store or {})},
                    structures_per_minute=60.0 * run.computed / run.seconds if run.computed and run.seconds > 0 else None)
     if outputs.report:
         write_json(summary, outputs.summary)

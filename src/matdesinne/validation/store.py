@@ -9,7 +9,6 @@ the structure itself, so ``ase db results.db`` browses them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from ase import Atoms
 
+from matdesinne.data.splits import design_key  # noqa: F401 -- the store's identity of a design
 from matdesinne.errors import UserInputError
 from matdesinne.validation.result import StoredResult
 
@@ -25,13 +25,6 @@ STORE_VERSION = 1
 #: The fields of :meth:`StoredResult.to_dict` kept as ASE key-value pairs (``ase db`` shows and
 #: queries them); the others go in each row's data.
 KEY_VALUE = ("candidate", "key", "status", "seconds", "dft_gap_raw", "error")
-
-
-def design_key(values: Iterable[float]) -> str:
-    """A stable identity for one design point: a hash of its values to 10 significant digits."""
-    text = ",".join(f"{float(v):.10g}" for v in values)
-    # The "d" keeps an all-digit digest a string: ASE refuses strings that read as numbers.
-    return "d" + hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 def _mismatch(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
@@ -103,6 +96,13 @@ class ResultStore:
     def records(self) -> list[StoredResult]:
         """Every stored result, oldest first."""
         return [StoredResult.from_dict({**row.data, **row.key_value_pairs}, row.id) for row in self._db.select(sort="id")]
+
+    def counts(self) -> dict[str, int]:
+        """How many results the store holds in all (``n``), finished (``ok``) and ``failed``;
+        a run's summary covers only its own designs, and reports these beside them."""
+        statuses = [row.get("status") for row in self._db.select()]
+        ok = sum(s == "ok" for s in statuses)
+        return {"n": len(statuses), "ok": ok, "failed": len(statuses) - ok}
 
     def add(self, stored: StoredResult, atoms: Atoms | None) -> int:
         """Commit one finished result, with its structure if it was built; returns its row id."""
