@@ -2,7 +2,7 @@
 and coverage of the shipped models' candidates.
 
     python benchmarks/latent.py [--space mos2] [--method matdesinne-cinn] [--targets 0.5 1.0]
-                                [--n 10000] [--seeds 0 1 2]
+                                [--n 10000] [--seeds 0 1 2] [--json out.json]
 
 Per target and latent draw, means over seeds of:
 - the raw samples' in-box and kept fractions;
@@ -23,9 +23,13 @@ import statistics
 import numpy as np
 
 from matdesinne.evaluation.metrics import _nearest, energy_distance, nn_distance, normalized
+from matdesinne.io import write_json
 from matdesinne.materials import training_split
 from matdesinne.models import load_models
 from matdesinne.pipeline import design, generator_of
+
+COLUMNS = ("in_box", "kept", "candidates", "nn_distance", "energy_distance_to_data", "coverage_gap")
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,6 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--method", default="matdesinne-cinn", help="a pipeline method, e.g. matdesinne-cfm")
+    ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     models = load_models(space=args.space, generator=generator_of(args.method))
     space = models.space
@@ -42,6 +47,7 @@ def main(argv=None) -> int:
     print(f"{space.name}, {args.method}, {args.n} samples, seeds {args.seeds}")
     print("| target | latent | in box | kept | candidates | NN dist | energy dist to data | coverage gap |")
     print("|---|---|---|---|---|---|---|---|")
+    table = []
     for t in args.targets:
         rows = normalized(x_train[np.abs(y_train - t) <= 0.1], space)
         for latent in ("normal", "sobol"):
@@ -53,8 +59,12 @@ def main(argv=None) -> int:
                 runs.append((s["n_in_bounds"] / args.n, s["n_kept"] / args.n, len(x), nn_distance(x),
                              energy_distance(x, rows), covered))
             m = [statistics.mean(col) for col in zip(*runs)]
+            table.append({"target": t, "latent": latent, **dict(zip(COLUMNS, m))})
             print(f"| {t:g} | {latent} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.0f} | {m[3]:.4f} | {m[4]:.4f} | {m[5]:.3f} |",
                   flush=True)
+    if args.json:
+        write_json({"space": space.name, "method": args.method, "n": args.n, "seeds": args.seeds, "rows": table},
+                   args.json)
     return 0
 
 

@@ -49,6 +49,8 @@ def main() -> None:
     parser.add_argument("--confident", type=float, default=CONFIDENT)
     parser.add_argument("--update", choices=["auto", "residual", "refit"], default="auto")
     parser.add_argument("--workers", type=int)
+    parser.add_argument("--check", type=int, default=10,
+                        help="shipped candidates per target checked with DFT at the end, never told (default: 10)")
     args = parser.parse_args()
 
     models = load_models()
@@ -60,7 +62,7 @@ def main() -> None:
     fresh = not (args.out / CAMPAIGN_FILE).is_file()
     start = time.perf_counter()
     meta = run_loop(args.out, models, settings, rounds=args.rounds, calibration=calibration, workers=args.workers,
-                    echo=lambda line: print(line, flush=True), progress=False)
+                    check=args.check, echo=lambda line: print(line, flush=True), progress=False)
     wall = time.perf_counter() - start
 
     print(f"\nClosed-loop benchmark of {date.today()}, {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import platform
 import time
@@ -26,6 +25,7 @@ from datetime import date
 import numpy as np
 
 from matdesinne.data.datasets import split_indices
+from matdesinne.io import write_json
 from matdesinne.materials import load_dataset, material
 from matdesinne.materials.symmetry import with_images
 from matdesinne.models import EnsembleSurrogate
@@ -94,10 +94,9 @@ def main(argv=None) -> int:
                         "columns": cols, "mean": mean.tolist(), "se": se.tolist(), "seconds": seconds})
         print(f"| {'on' if symmetric else 'off'} | {members} | {hidden} | {layers} | {wd:g} | "
               + " | ".join(f"{m:.4f} ± {s:.4f}" for m, s in zip(mean, se)) + f" | {seconds:.0f} |", flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"date": str(date.today()), "data": args.data, "rows": int(len(pool)), "folds": args.folds,
-                       "results": results}, fh, indent=1)
+    if args.json:  # a fold with no row near a target has no MAE there: null, not NaN
+        write_json({"date": str(date.today()), "data": args.data, "rows": int(len(pool)), "folds": args.folds,
+                    "results": results}, args.json)
     return 0
 
 

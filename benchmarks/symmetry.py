@@ -6,8 +6,9 @@ Picks ``--rows`` labelled rows of the material's built-in data (seeded, among ga
 with a field, α and β away from 90° and a ≠ b, so no map is trivially the identity),
 computes the band gap and strain energy of each of their images under the maps
 ``matdesinne.materials.symmetry`` finds, with ``label`` at the standard settings
-(resumable), and prints the largest difference from the rows' own labels. A map that
-were wrong would differ by the size of the property's variation, ~0.1-1 eV.
+(resumable), and prints the largest difference from the rows' own labels (also written to
+``--out``/symmetry.json). A map that were wrong would differ by the size of the property's
+variation, ~0.1-1 eV.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matdesinne.io import read_csv
+from matdesinne.io import read_csv, write_json
 from matdesinne.materials import material
 from matdesinne.validation.labelling import label
 
@@ -51,10 +52,14 @@ def main(argv=None) -> int:
     if len(labelled) != len(points) or not np.allclose(labelled[names].to_numpy(), points.to_numpy()):
         raise SystemExit("some images failed to label; see " + str(args.out / "images_results.csv"))
     own = pd.concat([rows[properties]] * len(maps), ignore_index=True)
+    report = {"space": found.name, "settings": args.settings, "maps": [m.name for m in maps], "rows": len(rows),
+              "images": len(points), "properties": {}}
     for name in properties:
         diff = np.abs(labelled[name].to_numpy() - own[name].to_numpy())
+        report["properties"][name] = {"max_difference": float(diff.max()), "rows_spread": float(own[name].std())}
         print(f"{name}: max |image - row| = {diff.max():.2e} over {len(diff)} images "
               f"(the rows' own spread: {own[name].std():.3f})")
+    write_json(report, args.out / "symmetry.json")
     return 0
 
 
