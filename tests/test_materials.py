@@ -19,6 +19,7 @@ from matdesinne.cli import main
 from matdesinne.data.sampling import sample_space
 from matdesinne.errors import UserInputError
 from matdesinne.materials import builtin_names, load_dataset, material, read_space_file, strain_groups
+from matdesinne.validation.report import EDGE_COLUMNS
 
 BIN = Path(sys.executable).parent
 TINY = {"name": "tiny", "cutoff": 200.0, "kpoints": 3}
@@ -160,6 +161,12 @@ def test_label_an_hbn_space_end_to_end_then_train_on_it(tmp_path, gpaw, capsys):
     record = json.loads((tmp_path / "data.json").read_text())
     assert record["labelled"] == 5 and record["distinct_points"] == 5 and record["settings"]["cutoff"] == 200.0
     assert record["points_file"]["made_by"]["method"] == "sobol" and "gpaw" in record["versions"]
+    # Every row's band edges, and too few rows to fix a split yet (train draws it)
+    results = pd.read_csv(tmp_path / "data_results.csv")
+    assert record["band_edges"]["columns"] == EDGE_COLUMNS and results[EDGE_COLUMNS].notna().all().all()
+    edges = labelled.merge(results, on=["a", "b", "gamma", "efield"])
+    assert len(edges) == 5 and record["band_edges"]["direct"] == int(edges["direct"].sum())
+    assert record["split"] is None
     # A second point set in the same store: its dataset holds its own points, in its order,
     # the ones computed before answered from the store.
     again = tmp_path / "again.csv"

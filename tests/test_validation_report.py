@@ -7,7 +7,7 @@ import pytest
 
 from matdesinne.materials import load_dataset
 from matdesinne.io import write_json
-from matdesinne.validation.report import plot_validation, results_frame, summarize, to_text
+from matdesinne.validation.report import EDGE_COLUMNS, plot_validation, results_frame, summarize, to_text
 from matdesinne.validation.result import DFTResult, Status, StoredResult
 
 
@@ -29,7 +29,7 @@ def test_results_frame_columns_and_calibration():
 
     frame = results_frame(records(), space, Offset())
     assert list(frame.columns) == ["candidate", *space.names, "target", "band_gap_pred", "dft_gap_raw", "dft_gap",
-                                   "dft_energy", "status", "error", "seconds"]
+                                   "dft_energy", "status", "error", "seconds", *EDGE_COLUMNS]
     np.testing.assert_allclose(frame["dft_gap"], [0.0, 0.0, 1.1, 0.0, np.nan])
     uncalibrated = results_frame(records(), space)
     np.testing.assert_allclose(uncalibrated["dft_gap"], [0.2, 0.0, 1.3, 0.1, np.nan])

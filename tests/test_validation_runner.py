@@ -19,6 +19,7 @@ from matdesinne.materials import load_dataset
 from matdesinne.materials import material
 from matdesinne.errors import UserInputError
 from matdesinne.validation.calibration import Calibration
+from matdesinne.validation.report import EDGE_COLUMNS
 from matdesinne.validation.runner import calibrate, select_rows, validate
 
 TINY = {"name": "tiny", "cutoff": 200.0, "kpoints": 3}
@@ -70,7 +71,7 @@ def test_calibrate_then_validate_with_failures_and_resume(tmp_path, tiny_setting
     assert f"calibration: gap = max(0, raw - {cal.offset:.3f} eV) from {cal_path}" in printed
     results = pd.read_csv(out.with_suffix(".csv"))
     assert list(results.columns) == ["candidate", *EQ, "target", "band_gap_pred", "dft_gap_raw", "dft_gap",
-                                     "dft_energy", "status", "error", "seconds"]
+                                     "dft_energy", "status", "error", "seconds", *EDGE_COLUMNS]
     assert list(results["status"]) == ["ok", "ok", "failed"]
     assert "degenerate cell" in results["error"][2] and np.isnan(results["dft_gap_raw"][2])
     np.testing.assert_allclose(results["dft_gap"][:2], np.maximum(0, results["dft_gap_raw"][:2] - cal.offset), atol=1e-6)

@@ -23,6 +23,7 @@ from matdesinne.materials import Material
 from matdesinne.models.manifest import file_sha256
 from matdesinne.validation.calibration import Calibration
 from matdesinne.validation.dft import engine_versions, settings_file
+from matdesinne.validation.report import EDGE_COLUMNS
 from matdesinne.validation.runner import Echo, Outputs, quiet, validate
 from matdesinne.validation.result import Status
 from matdesinne.validation.store import design_key
@@ -115,6 +116,8 @@ def label(
         "reference_design": reference, "reference_energy_per_atom": ref_energy,
         "points": len(points), "distinct_points": len(keys),
         "labelled": len(data), "failed": failed, "versions": engine_versions(),
+        "band_edges": {"file": str(outputs.csv), "columns": EDGE_COLUMNS,
+                       "direct": int(mine["direct"].sum()) if mine["direct"].notna().all() else None},
         "dft_seconds": float(everything["seconds"].sum() + ref["seconds"]), "wall_seconds_this_run": time.perf_counter() - start,
         "date": time.strftime("%Y-%m-%d"), **dict(provenance or {}),
         "split": split,

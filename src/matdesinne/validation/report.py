@@ -17,11 +17,13 @@ from matdesinne.validation.result import Status, StoredResult
 def results_frame(results: list[StoredResult], space: DesignSpace, calibration=None) -> pd.DataFrame:
     """One row per stored result, by candidate: the design parameters, ``target``,
     ``<property>_pred``, ``dft_gap_raw``, ``dft_gap`` (calibrated; raw clipped at 0 without a
-    calibration), ``dft_energy`` (total energy per atom), ``status``, ``error`` and
-    ``seconds``. Gaps and energies in eV, NaN where missing."""
+    calibration), ``dft_energy`` (total energy per atom), ``status``, ``error``,
+    ``seconds``, the band edges' k-points ``vbm_k1..3`` and ``cbm_k1..3`` (fractional, in
+    the reciprocal basis) and ``direct`` (1 for a direct gap, 0 indirect). Gaps and
+    energies in eV, NaN where missing."""
     prop = space.property.name
     columns = ["candidate", *space.names, "target", f"{prop}_pred", "dft_gap_raw", "dft_gap", "dft_energy", "status",
-               "error", "seconds"]
+               "error", "seconds", *EDGE_COLUMNS]
     if not results:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame({
@@ -34,10 +36,26 @@ def results_frame(results: list[StoredResult], space: DesignSpace, calibration=N
         "status": [r.result.status.value for r in results],
         "error": [r.result.error for r in results],
         "seconds": np.array([r.result.seconds for r in results], dtype=np.float64),
+        **_edge_columns([r.result for r in results]),
     })
     raw = frame["dft_gap_raw"].to_numpy(dtype=np.float64)
     frame["dft_gap"] = calibration.apply(raw) if calibration is not None else corrected(raw)
     return frame[columns].sort_values("candidate", kind="stable").reset_index(drop=True)
+
+
+#: The band edges' columns of a results table.
+EDGE_COLUMNS = [*(f"vbm_k{i}" for i in (1, 2, 3)), *(f"cbm_k{i}" for i in (1, 2, 3)), "direct"]
+
+
+def _edge_columns(results) -> dict[str, np.ndarray]:
+    """``vbm_k1..3``, ``cbm_k1..3`` and ``direct`` (1.0 / 0.0) of each result, NaN where unknown."""
+    def k(point, i):
+        return np.nan if point is None else float(point[i])
+
+    out = {f"{edge}_k{i + 1}": np.array([k(getattr(r, f"{edge}_k"), i) for r in results], dtype=np.float64)
+           for edge in ("vbm", "cbm") for i in range(3)}
+    out["direct"] = np.array([np.nan if r.direct is None else float(r.direct) for r in results], dtype=np.float64)
+    return out
 
 
 def _groups(results: pd.DataFrame) -> list[tuple[str, float | None, pd.DataFrame]]:
@@ -70,7 +88,9 @@ def summarize(results: pd.DataFrame, space: DesignSpace) -> dict:
         ok = group[group["status"] == Status.OK.value]
         dft = ok["dft_gap"].to_numpy(dtype=np.float64)
         pred = ok[pred_col].to_numpy(dtype=np.float64)
+        direct = ok["direct"].to_numpy(dtype=np.float64) if "direct" in ok else np.array([])
         entry = {"n": int(len(group)), "ok": int(len(ok)), "failed": int(len(group) - len(ok)),
+                 "direct": int(np.nansum(direct)) if np.isfinite(direct).any() else None,
                  "dft_gap_mean": _mean(dft), "dft_gap_std": float(dft.std()) if dft.size else None,
                  "seconds_median": float(np.median(ok["seconds"])) if len(ok) else None}
         if t is not None:
@@ -90,11 +110,13 @@ def to_text(summary: dict, space: DesignSpace) -> str:
     """A plain-text table of :func:`summarize`'s output."""
     unit = space.property.unit
     lines = [f"{'target':>9} {'n':>5} {'ok':>5} {'failed':>6} {'DFT MAE vs target':>18} "
-             f"{'wrong side':>10} {'surrogate MAE vs DFT':>21}"]
+             f"{'wrong side':>10} {'surrogate MAE vs DFT':>21} {'direct gap':>10}"]
     for name, g in summary["by_target"].items():
         wrong = MISSING if "wrong_side" not in g else f"{g['wrong_side']}/{g['ok']}"
+        direct = MISSING if g.get("direct") is None else f"{g['direct']}/{g['ok']}"
         lines.append(f"{name:>9} {g['n']:>5} {g['ok']:>5} {g['failed']:>6} "
-                     f"{fmt(g.get('dft_mae_vs_target')):>15} {unit} {wrong:>10} {fmt(g['surrogate_mae_vs_dft']):>18} {unit}")
+                     f"{fmt(g.get('dft_mae_vs_target')):>15} {unit} {wrong:>10} {fmt(g['surrogate_mae_vs_dft']):>18} {unit} "
+                     f"{direct:>10}")
     store = summary.get("store") or {}
     if store.get("n", 0) > summary["n"]:
         lines.append(f"(this table covers the {summary['n']} designs asked for; the store {store.get('path', '')} "

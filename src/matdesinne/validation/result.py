@@ -29,7 +29,9 @@ class DFTResult:
     """One band-gap calculation: ``gap_raw`` is CBM − VBM in eV (NaN when failed), ``error``
     one line saying why it failed, ``seconds`` its wall time, ``host`` the machine,
     ``versions`` the engine's package versions and ``energy`` the total energy per atom in
-    eV (NaN when failed, or stored before energies were kept)."""
+    eV (NaN when failed, or stored before energies were kept). ``vbm_k`` and ``cbm_k`` are
+    the k-points of the band edges (fractional, in the reciprocal basis; None when failed,
+    or stored before edges were kept)."""
 
     status: Status
     gap_raw: float = math.nan
@@ -38,6 +40,17 @@ class DFTResult:
     host: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     energy: float = math.nan
+    vbm_k: tuple[float, ...] | None = None
+    cbm_k: tuple[float, ...] | None = None
+
+    @property
+    def direct(self) -> bool | None:
+        """Whether the gap is direct (both edges at one k-point, or at k and -k); None unknown."""
+        if self.vbm_k is None or self.cbm_k is None:
+            return None
+        from matdesinne.validation.edges import same_k
+
+        return same_k(self.vbm_k, self.cbm_k)
 
     @classmethod
     def failed(cls, reason: str, **rest: Any) -> "DFTResult":
@@ -50,13 +63,13 @@ class DFTResult:
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status.value, "dft_gap_raw": _none(self.gap_raw), "error": self.error,
                 "seconds": float(self.seconds), "host": self.host, "versions": dict(self.versions),
-                "dft_energy": _none(self.energy)}
+                "dft_energy": _none(self.energy), "vbm_k": _k(self.vbm_k), "cbm_k": _k(self.cbm_k)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "DFTResult":
         return cls(Status(d["status"]), _nan(d.get("dft_gap_raw")), d.get("error") or "",
                    _nan(d.get("seconds")), d.get("host") or "", dict(d.get("versions") or {}),
-                   _nan(d.get("dft_energy")))
+                   _nan(d.get("dft_energy")), _k(d.get("vbm_k")), _k(d.get("cbm_k")))
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,11 @@ class StoredResult:
 def _none(value) -> float | None:
     """A number as plain data: a float, or None for a missing one (NaN)."""
     return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _k(value) -> tuple[float, ...] | None:
+    """A k-point as a tuple of floats (a list in JSON), or None."""
+    return None if value is None else tuple(float(v) for v in value)
 
 
 def _nan(value) -> float:

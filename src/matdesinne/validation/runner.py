@@ -363,7 +363,9 @@ def validate(
     store = ResultStore(outputs.store, plan.identity, force=force)  # the first file written
     plan = resume(plan, store, retry_failed)
     echo(f"DFT of {len(plan.wanted)} {source} rows with GPAW, settings {settings.name!r} "
-         f"(PW {settings.cutoff:g} eV, {settings.kpoints}x{settings.kpoints} k-points, {settings.xc})"
+         f"(PW {settings.cutoff:g} eV, {settings.kpoints}x{settings.kpoints} k-points, {settings.xc}"
+         + (", band edges searched off the mesh" if settings.edges == "search" else "")
+         + (f", bands on a {settings.edge_mesh}x{settings.edge_mesh} mesh" if settings.edge_mesh else "") + ")"
          + (f"; {plan.resumed} finished result(s) already in {outputs.store}, kept" if plan.resumed else ""))
     echo(f"calibration: {calibration.describe()}" if calibration is not None
          else f"no calibration: dft_gap is the raw Kohn-Sham gap clipped at 0 {space.property.unit}")
