@@ -30,6 +30,10 @@ import numpy as np
 #: ``bands(k)``: k (m, 3) fractional -> (top valence band (m,), bottom conduction band (m,)) in eV.
 Bands = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
+#: How far (eV) a valley's fitted extremum may fall short of the best computed point and
+#: still be refined: the fit's own error on a 3^d stencil of a smooth band is far smaller.
+PRUNE = 0.01
+
 #: Two k-points closer than this (fractional, modulo 1 and k -> -k) are the same point.
 SAME_K = 1e-6
 
@@ -108,10 +112,12 @@ def _stencil(periodic: Sequence[bool]) -> np.ndarray:
 
 
 def _fitted_extremum(offsets: np.ndarray, values: np.ndarray, periodic: Sequence[bool], sign: float,
-                     limit: float) -> np.ndarray:
+                     limit: float) -> tuple[np.ndarray, float]:
     """The offset (3,) of the extremum of a quadratic fitted to ``values`` at ``offsets``
-    (m, 3): a maximum for ``sign`` = +1, a minimum for −1. Where the fit has no such
-    extremum, or puts it beyond ``limit`` along any direction, the best sampled offset."""
+    (m, 3) (a maximum for ``sign`` = +1, a minimum for −1) and the best value the valley
+    may hold: the fit's there, or the best sampled one if that is better. Where the fit has
+    no such extremum, or puts it beyond ``limit`` along any direction, the best sampled
+    offset and value."""
     axes = [a for a, p in enumerate(periodic) if p]
     d = offsets[:, axes]
     pairs = list(itertools.combinations_with_replacement(range(len(axes)), 2))
@@ -122,7 +128,8 @@ def _fitted_extremum(offsets: np.ndarray, values: np.ndarray, periodic: Sequence
     for c, (i, j) in zip(coef[1 + len(axes):], pairs):
         hess[i, j] += c if i != j else 2 * c
         hess[j, i] = hess[i, j]
-    best = offsets[int(np.argmax(sign * values))]
+    i = int(np.argmax(sign * values))
+    best = (offsets[i], float(values[i]))
     eig = np.linalg.eigvalsh(sign * hess)
     if not np.all(eig < 0):  # no maximum of sign * E: keep the best point sampled
         return best
@@ -131,7 +138,8 @@ def _fitted_extremum(offsets: np.ndarray, values: np.ndarray, periodic: Sequence
         return best
     out = np.zeros(3)
     out[axes] = step
-    return out
+    predicted = float(coef[0] + grad @ step + 0.5 * step @ hess @ step)
+    return out, max(predicted, best[1], key=lambda v: sign * v)
 
 
 def search_edges(bands: Bands, n: int, valence: np.ndarray, conduction: np.ndarray,
@@ -167,14 +175,21 @@ def search_edges(bands: Bands, n: int, valence: np.ndarray, conduction: np.ndarr
         seen_k.append((centres[:, None, :] + step * new[None, :, :]).reshape(-1, 3))
         seen_v.append(np.asarray(v, float))
         seen_c.append(np.asarray(c, float))
-        moved = []
+        moved, hopes = [], []
         for j, (centre, sign) in enumerate(zip(centres, signs)):
             values = (v if sign > 0 else c)[j * len(new):(j + 1) * len(new)]
             if level == 0:
                 known = valence if sign > 0 else conduction
                 values = np.concatenate([[known[_mesh_index(centre, k_mesh)]], values])
-            moved.append(centre + step * _fitted_extremum(stencil, values, periodic, sign, 1.5))
-        centres = np.array(moved)
+            offset, hope = _fitted_extremum(stencil, values, periodic, sign, 1.5)
+            moved.append(centre + step * offset)
+            hopes.append(hope)
+        centres, hopes = np.array(moved), np.array(hopes)
+        # A valley whose fitted extremum cannot beat a point already computed elsewhere by
+        # more than PRUNE is dropped: it holds no edge, and refining it would only cost.
+        best_v, best_c = np.concatenate(seen_v).max(), np.concatenate(seen_c).min()
+        beaten = np.where(signs > 0, hopes < best_v - PRUNE, hopes > best_c + PRUNE)
+        centres, signs = centres[~beaten], signs[~beaten]
         step /= 4  # a finer stencil around the fitted extremum
     v, c = bands(wrapped(centres))  # the fitted extrema themselves
     seen_k.append(centres), seen_v.append(np.asarray(v, float)), seen_c.append(np.asarray(c, float))
