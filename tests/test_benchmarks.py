@@ -209,3 +209,38 @@ def test_loop(tmp_path, gpaw):
     assert len(shipped) == 1 and campaign["shipped"]["0.5"]["n"] == 1 and "shipped candidates, target 0.5" in stdout
     rounds = [row for row in table(stdout) if len(row) == 8 and row[0] == "0"]
     assert rounds and rounds[0][:3] == ["0", "0.5", "2"] and rounds[0][3] == f"{round0['mae_vs_target']:.3f}"
+
+
+def test_coldstart(tmp_path):
+    out = run("coldstart.py", "--budgets", 30, "--seeds", 0, 1, "--targets", 0.8, "--json", tmp_path / "c.json").stdout
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert len(report["runs"]) == 4 and all(r["rows"] == 30 for r in report["runs"])
+    by_rule = {s["rule"]: s for s in report["summary"]}
+    for rule, entry in by_rule.items():
+        fractions = [r["near_target_fraction"] for r in report["runs"] if r["rule"] == rule]
+        assert entry["near_target_fraction"]["mean"] == pytest.approx(np.mean(fractions))
+    rows = {row[1]: row for row in table(out)}
+    assert rows["straddle"][2].startswith(f"{by_rule['straddle']['near_target_fraction']['mean']:.3f}")
+
+
+def test_test_rows(tmp_path):
+    out = run("test_rows.py", "--space", "ws2", "--cv-pool", 1325, "--json", tmp_path / "t.json").stdout
+    report = json.loads((tmp_path / "t.json").read_text())
+    inside, outside = report["test_inside_pool"]["all"], report["test_outside_pool"]["all"]
+    assert inside["n"] + outside["n"] == report["test_rows"] == report["test"]["all"]["n"]
+    weighted = (inside["mae"] * inside["n"] + outside["mae"] * outside["n"]) / report["test_rows"]
+    assert report["test"]["all"]["mae"] == pytest.approx(weighted)
+    assert any(row[0] == "test outside pool" for row in table(out))
+
+
+def test_judge_report_only_reads_the_stores(tmp_path, gpaw):
+    out = run("judge.py", "--out", tmp_path, "--materials", "mos2", "--box", 1, "--per-target", 0,
+              "--settings", "standard", "--json", tmp_path / "j.json").stdout
+    report = json.loads((tmp_path / "j.json").read_text())
+    [cell] = report["cells"]
+    assert cell["judge"] == "standard" and cell["kind"] == "box" and report["by_judge"] == {}  # no reference yet
+    stored = pd.read_csv(tmp_path / "mos2-standard.csv")
+    assert cell["gap"] == pytest.approx(float(stored["dft_gap_raw"].iloc[0]))
+    again = run("judge.py", "--out", tmp_path, "--materials", "mos2", "--box", 1, "--per-target", 0,
+                "--report-only", "--json", tmp_path / "k.json")
+    assert json.loads((tmp_path / "k.json").read_text())["cells"] == report["cells"] and "DFT:" not in again.stdout

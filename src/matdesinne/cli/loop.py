@@ -42,6 +42,16 @@ def add_parser(sub, name: str):
                                    "with a DFT code (or experiment) that matdesinne does not run.")
     _campaign_options(p, new=True)
     p.add_argument("--rounds", type=a.positive_int, default=3, help="rounds to run (default: 3)")
+    p.add_argument("--budget", type=a.positive_int,
+                   help="a cold start: a new material from zero with this many DFT calls in all (no models needed; "
+                        "with --space FILE.toml): a Sobol' seed, then rounds aimed at the targets, then train and "
+                        "design into --out")
+    p.add_argument("--rule", choices=["straddle", "space-filling"], default="straddle",
+                   help="a cold start's acquisition rule (default: straddle, aimed at the targets' level sets)")
+    p.add_argument("--seed-points", type=a.positive_int,
+                   help="a cold start's Sobol' seed size (default: a quarter of the budget)")
+    p.add_argument("--epochs", type=a.positive_int, help="a cold start's training epochs (default: train's)")
+    p.add_argument("--augment", type=a.count, help="a cold start's augmented generator points (default: train's)")
     p.add_argument("--check", type=a.count, default=10,
                    help="at the end, compute DFT for this many of each target's shipped candidates, drawn at random "
                         "and never told back: the campaign's honest score (default: 10; 0 skips it)")
@@ -100,6 +110,9 @@ def run(args) -> None:
     if args.out is None:
         raise UserInputError("loop: the following arguments are required: --out")
     check_folder(args.out)
+    if args.action not in ("ask", "tell") and getattr(args, "budget", None) is not None:
+        _cold_start(args)
+        return
     models = load_models(args.models, allow_mixed=args.allow_mixed, space=args.space)
     if args.action == "tell":
         _tell(args, models)
@@ -126,6 +139,34 @@ def _run(args, models) -> None:
           + ", ".join(f"{t}: {n}" for t, n in meta["candidates"].items())
           + f"; wrote {args.out}/campaign.json, campaign.png, candidates-<target>.csv, dft.db"
           + (", shipped.db (the DFT check of the candidates)" if args.check else ""))
+
+
+def _cold_start(args) -> None:
+    from matdesinne.cli.dft import _require_dft
+    from matdesinne.loop.coldstart import ColdStartSettings, cold_start
+    from matdesinne.materials import DEFAULT, material
+    from matdesinne.validation import resolve_settings
+    from matdesinne.validation.engine import GPAWEngine
+
+    if args.models is not None:
+        raise UserInputError("--budget starts a material from zero and trains its own models; leave out --models")
+    if args.targets is None:
+        raise UserInputError("a cold start needs --targets")
+    found = material(args.space or DEFAULT)
+    if found.builder is None:
+        raise UserInputError(f"space {found.name!r} has no structure: a cold start computes with DFT, give a TOML "
+                             "space with a structure file")
+    settings = ColdStartSettings(targets=tuple(args.targets), budget=args.budget, seed_points=args.seed_points,
+                                 batch=args.batch, rule=args.rule, tolerance=args.tolerance or DEFAULTS["tolerance"],
+                                 seed=args.seed or 0, n_design=args.n or DEFAULTS["n"], epochs=args.epochs,
+                                 augment=args.augment)
+    resolve_settings(args.settings)  # a bad settings file: one line, before any work
+    _require_dft()
+    engine = GPAWEngine(found, settings=args.settings, workers=args.workers, scheduler=args.scheduler)
+    state = cold_start(found, settings, engine, args.out, force=args.force, echo=_say)
+    print(f"{state['rounds'][-1]['calls']} of {args.budget} DFT calls spent; models in {state['models']} "
+          f"(`matdesinne design --models {state['models']} --target ...`); candidates: "
+          + ", ".join(f"{t}: {n}" for t, n in state["candidates"].items()))
 
 
 def _ask(args, models) -> None:
