@@ -38,6 +38,7 @@ import pandas as pd
 from matdesinne.data.sampling import sample_space
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
+from matdesinne.loop.coords import to_unit
 from matdesinne.loop.rules import rule as rule_named
 from matdesinne.materials import Material, builtin_names
 from matdesinne.text import fmt
@@ -150,8 +151,7 @@ class ColdStart:
         return new[self.space.names].assign(round=rnd)
 
     def _unit(self, frame: pd.DataFrame) -> np.ndarray:
-        x = frame[self.space.names].to_numpy(float)
-        return (x - self.space.lows) / (self.space.highs - self.space.lows)
+        return to_unit(frame[self.space.names].to_numpy(float), self.space)
 
     def estimates(self, rows: pd.DataFrame) -> dict[str, float | None]:
         """The running estimate of each target's error (see

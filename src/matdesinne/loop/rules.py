@@ -89,8 +89,8 @@ class Straddle:
 
     def models(self, x: np.ndarray, y: np.ndarray, lower: float | None, seed: int):
         """``(p_gapped(pool), regressor or None)`` fitted on the computed rows."""
-        gapped = y > lower if lower is not None else np.ones(len(y), dtype=bool)
-        return _classifier(x, gapped, seed), _regressor(x[gapped], y[gapped], seed) if gapped.sum() >= MIN_GAPPED else None
+        gapped = _gapped(y, lower)
+        return _classifier(x, gapped, seed), _gapped_regressor(x, y, gapped, seed)
 
     def select(self, x, y, lower, targets, pool, batch, seed):
         p_of, regressor = self.models(x, y, lower, seed)
@@ -107,7 +107,7 @@ class Straddle:
         """Per target: the regressor's mean σ on pool points it predicts within ``tolerance``
         of the target (property units), the campaign's running estimate of its error
         there; None before there is a regressor or where no point is predicted there."""
-        _, regressor = self.models(x, y, lower, seed)
+        regressor = _gapped_regressor(x, y, _gapped(y, lower), seed)  # the classifier is not needed here
         if regressor is None:
             return {f"{t:g}": None for t in targets}
         mu, sd = regressor.predict(pool, return_std=True)
@@ -116,6 +116,16 @@ class Straddle:
             near = np.abs(mu - t) <= tolerance
             out[f"{t:g}"] = float(sd[near].mean()) if near.any() else None
         return out
+
+
+def _gapped(y: np.ndarray, lower: float | None) -> np.ndarray:
+    """Which rows have a gap: above the property's floor (all, without one)."""
+    return y > lower if lower is not None else np.ones(len(y), dtype=bool)
+
+
+def _gapped_regressor(x: np.ndarray, y: np.ndarray, gapped: np.ndarray, seed: int):
+    """The regressor on the gapped rows, or None while fewer than :data:`MIN_GAPPED` are known."""
+    return _regressor(x[gapped], y[gapped], seed) if gapped.sum() >= MIN_GAPPED else None
 
 
 def _classifier(x: np.ndarray, gapped: np.ndarray, seed: int):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from matdesinne.errors import UserInputError
+from matdesinne.loop.coords import to_unit
 from matdesinne.loop.correction import fit_residual, prior_of
 from matdesinne.loop.refit import base_rows, refit_surrogate
 from matdesinne.models import EnsembleSurrogate
@@ -82,8 +83,7 @@ def held_out_predictions(method: str, surrogate: EnsembleSurrogate, x: np.ndarra
     out = np.full(len(y), np.nan)
     if len(y) < 2:
         return out
-    space = surrogate.space_
-    fold = fold_of((x - space.lows) / (space.highs - space.lows), folds, seed)
+    fold = fold_of(to_unit(x, surrogate.space_), folds, seed)
     for f in range(fold.max() + 1):
         held = fold == f
         model = apply_update(method, surrogate, x[~held], y[~held], seed=(seed + 1 + f) % 2**32, **options)
