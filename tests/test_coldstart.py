@@ -135,6 +135,14 @@ def test_bad_settings_are_one_line():
         rule("magic")
 
 
+
+def test_a_budget_too_small_to_train_on_is_refused_before_any_calculation(tmp_path):
+    engine = SyntheticEngine()
+    with pytest.raises(UserInputError, match="give at least 10"):
+        ColdStart(SYNTH, ColdStartSettings(targets=(0.5,), budget=9), engine, tmp_path / "c")
+    assert engine.computed_now == [] and not (tmp_path / "c").exists()
+
+
 def test_a_whole_cold_start_trains_and_designs(tmp_path):
     settings = ColdStartSettings(targets=(0.5,), budget=40, seed_points=20, batch=10, epochs=3, augment=500,
                                  n_design=500)

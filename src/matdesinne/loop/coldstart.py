@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from matdesinne.data.sampling import sample_space
+from matdesinne.data.splits import MIN_ROWS
 from matdesinne.errors import UserInputError
 from matdesinne.io import check_folder, ensure_dir, read_csv, read_json, write_csv, write_json
 from matdesinne.loop.coords import to_unit
@@ -109,9 +110,10 @@ class ColdStart:
         for t in settings.targets:
             if (lower is not None and t < lower) or (upper is not None and t > upper):
                 raise UserInputError(f"target {t:g} lies outside {self.space.property.name}'s limits {lower}:{upper}")
-        if settings.budget - engine.extra_calls() < 2:
-            raise UserInputError(f"budget={settings.budget} leaves too few calculations for design points "
-                                 f"(the engine spends {engine.extra_calls()} of its own)")
+        if settings.budget - engine.extra_calls() < MIN_ROWS:  # train splits the rows: before any calculation
+            raise UserInputError(f"budget={settings.budget} leaves fewer than the {MIN_ROWS} design points that "
+                                 f"training needs (the engine spends {engine.extra_calls()} of its own); "
+                                 f"give at least {MIN_ROWS + engine.extra_calls()}")
         self.state = self._open(force)
 
     def _open(self, force: bool) -> dict:
